@@ -1,0 +1,197 @@
+//! `AuditEntry`: the canonical audit envelope (CloudEvents 1.0 attributes with the audit record as `data`).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::principal::{Principal, PrincipalKind, TenantId};
+use crate::trace::TraceContext;
+
+/// The longest text kept in any audit field; longer text is cut so a hostile input cannot bloat the log.
+pub const MAX_FIELD_LEN: usize = 512;
+
+/// One audit record, serialized as a CloudEvents 1.0 JSON event.
+///
+/// The CloudEvents context attributes are top level (`specversion`, `id`, `source`, `type`, `time`,
+/// `subject`), with the `traceparent` (distributed tracing extension) and `tenantid` extensions;
+/// the audit body is the event's `data`. Every text field is stripped of control characters and
+/// bounded in length on the way in; nothing of type [`Secret`](crate::secrets::Secret) can be put in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// A unique id (UUID v4).
+    pub id: String,
+    /// The emitting service, a URI reference such as `urn:palisade:service:billing`.
+    pub source: String,
+    /// The event type, such as `palisade.authz.decision`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The resource the event is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// The W3C trace context of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The tenant, as a CloudEvents extension so routers can filter on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenantid: Option<TenantId>,
+    /// The audit record.
+    pub data: AuditData,
+}
+
+/// The audit record proper.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditData {
+    /// The tenant the action concerned; `None` when no tenant could be established (a bad token).
+    pub tenant: Option<TenantId>,
+    /// Who acted; `None` when the caller could not be authenticated.
+    pub actor: Option<Actor>,
+    /// What was attempted, such as `authenticate` or a Cedar action id.
+    pub action: String,
+    /// What it was attempted on.
+    pub resource: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why, in words that leak no secret (never a token or a value).
+    pub reason: Option<String>,
+    /// The ids of the policies that decided, for authorization events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+}
+
+/// The acting party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The subject (`sub`).
+    pub subject: String,
+    /// The principal's kind.
+    pub kind: PrincipalKind,
+    /// The OAuth client, when known.
+    pub client_id: Option<String>,
+}
+
+/// How an audited action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Allowed, and done.
+    Success,
+    /// Refused by a policy or guard.
+    Denied,
+    /// Failed (a bad credential, an error).
+    Failure,
+}
+
+/// Well-known event types.
+pub mod event_type {
+    /// A request's credentials were refused.
+    pub const AUTHN_FAILURE: &str = "palisade.authn.failure";
+    /// A request named a tenant other than its principal's.
+    pub const TENANT_MISMATCH: &str = "palisade.tenant.mismatch";
+    /// A policy decision on a sensitive action.
+    pub const AUTHZ_DECISION: &str = "palisade.authz.decision";
+}
+
+impl AuditEntry {
+    /// A new entry stamped with the current time and a fresh id.
+    pub fn new(source: &str, event_type: &str, action: &str, outcome: Outcome) -> Self {
+        Self {
+            specversion: "1.0".to_owned(),
+            id: uuid::Uuid::new_v4().to_string(),
+            source: clean(source),
+            event_type: clean(event_type),
+            time: OffsetDateTime::now_utc(),
+            subject: None,
+            datacontenttype: "application/json".to_owned(),
+            traceparent: None,
+            tenantid: None,
+            data: AuditData {
+                tenant: None,
+                actor: None,
+                action: clean(action),
+                resource: None,
+                outcome,
+                reason: None,
+                policies: Vec::new(),
+            },
+        }
+    }
+
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: &TenantId) -> Self {
+        self.tenantid = Some(tenant.clone());
+        self.data.tenant = Some(tenant.clone());
+        self
+    }
+
+    /// Sets the actor and tenant from a principal.
+    pub fn principal(mut self, principal: &Principal) -> Self {
+        self.data.actor = Some(Actor {
+            subject: clean(&principal.subject),
+            kind: principal.kind,
+            client_id: principal.client_id.as_deref().map(clean),
+        });
+        self.tenant(&principal.tenant)
+    }
+
+    /// Sets the resource (also the CloudEvents `subject`).
+    pub fn resource(mut self, resource: &str) -> Self {
+        let resource = clean(resource);
+        self.subject = Some(resource.clone());
+        self.data.resource = Some(resource);
+        self
+    }
+
+    /// Sets the reason.
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.data.reason = Some(clean(reason));
+        self
+    }
+
+    /// Sets the deciding policy ids.
+    pub fn policies<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, ids: I) -> Self {
+        self.data.policies = ids.into_iter().map(|s| clean(s.as_ref())).collect();
+        self
+    }
+
+    /// Sets the trace context.
+    pub fn trace(mut self, trace: Option<&TraceContext>) -> Self {
+        self.traceparent = trace.map(ToString::to_string);
+        self
+    }
+
+    /// The chain this entry belongs to in a hash-chained store: the tenant, or `-` without one.
+    pub fn chain(&self) -> &str {
+        self.data.tenant.as_ref().map_or("-", TenantId::as_str)
+    }
+}
+
+/// Replaces control characters (which could forge log lines or terminal escapes) with U+FFFD and
+/// cuts the text at [`MAX_FIELD_LEN`] characters.
+fn clean(text: &str) -> String {
+    text.chars().take(MAX_FIELD_LEN).map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_an_entry() {
+        let entry = AuditEntry::new("svc", "t", "read\nFAKE ENTRY", Outcome::Success)
+            .resource("note/1\u{1b}[31m")
+            .reason(&"x".repeat(2000));
+        assert_eq!(entry.data.action, "read\u{FFFD}FAKE ENTRY");
+        assert!(!entry.subject.as_deref().unwrap().contains('\u{1b}'));
+        assert_eq!(entry.data.reason.as_deref().unwrap().chars().count(), MAX_FIELD_LEN);
+        let json = serde_json::to_string(&entry).unwrap();
+        assert!(json.contains(r#""specversion":"1.0""#));
+        assert!(!json.contains("\\n"));
+    }
+}

@@ -1,0 +1,236 @@
+//! `SqlAuditStore`: audit entries in SQLite or PostgreSQL, one SHA-256 hash chain per tenant, and `verify`.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::BoxFuture;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+use super::{AuditEntry, AuditError, AuditSink};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const MIGRATION: &str = "
+CREATE TABLE IF NOT EXISTS palisade_audit_log (
+    chain TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (chain, seq)
+);
+CREATE TABLE IF NOT EXISTS palisade_audit_head (
+    chain TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+";
+
+/// The hash-chained audit store. Each chain (a tenant, or `-` for requests without one) is a
+/// sequence `1, 2, ...` where `hash = SHA-256(prev_hash || "\n" || entry_json)`, and a head row
+/// records the last sequence and hash so a deleted tail is detected too.
+#[derive(Clone)]
+pub struct SqlAuditStore {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+/// One stored entry with its chain position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// The entry as stored.
+    pub entry: AuditEntry,
+}
+
+/// A successful verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// How many entries were checked.
+    pub entries: u64,
+}
+
+/// Where and how a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain {chain:?} is broken at entry {seq}: {reason}")]
+pub struct ChainBreak {
+    /// The chain.
+    pub chain: String,
+    /// The first bad position (for a deleted tail: the first missing one).
+    pub seq: i64,
+    /// The stored entry id at that position, when there is one.
+    pub id: Option<String>,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl SqlAuditStore {
+    /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the tables.
+    pub async fn connect(url: &str) -> Result<Self, AuditError> {
+        sqlx::any::install_default_drivers();
+        let postgres = url.starts_with("postgres");
+        let mut options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+            Box::pin(async move {
+                if conn.backend_name() == "SQLite" {
+                    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        });
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // Each connection to an in-memory SQLite database is a new database: keep exactly one.
+            options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+        }
+        let pool = options.connect(url).await?;
+        sqlx::raw_sql(MIGRATION).execute(&pool).await?;
+        Ok(Self { pool, postgres })
+    }
+
+    /// Appends a batch: per chain, in one transaction, continuing from the chain's head.
+    pub async fn append(&self, batch: &[AuditEntry]) -> Result<(), AuditError> {
+        let mut by_chain: BTreeMap<&str, Vec<&AuditEntry>> = BTreeMap::new();
+        for entry in batch {
+            by_chain.entry(entry.chain()).or_default().push(entry);
+        }
+        let mut tx = self.pool.begin().await?;
+        for (chain, entries) in by_chain {
+            if self.postgres {
+                // Serializes writers of one chain across replicas until commit.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(chain).execute(&mut *tx).await?;
+            }
+            let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
+                .bind(chain)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (mut seq, mut prev) = match head {
+                Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+                None => (0, GENESIS.to_owned()),
+            };
+            // Multi-row inserts keep the round trips per batch low; 8 parameters a row stays far
+            // below both SQLite's and PostgreSQL's limits at 500 rows a statement.
+            for chunk in entries.chunks(500) {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
+                    "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash) ",
+                );
+                let mut rows = Vec::with_capacity(chunk.len());
+                for entry in chunk {
+                    let json = serde_json::to_string(entry)?;
+                    seq += 1;
+                    let hash = chain_hash(&prev, &json);
+                    let time = entry.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                    rows.push((seq, entry.id.clone(), time, entry.event_type.clone(), json, std::mem::replace(&mut prev, hash.clone()), hash));
+                }
+                insert.push_values(rows, |mut b, (seq, id, time, ty, json, prev_hash, hash)| {
+                    b.push_bind(chain.to_owned())
+                        .push_bind(seq)
+                        .push_bind(id)
+                        .push_bind(time)
+                        .push_bind(ty)
+                        .push_bind(json)
+                        .push_bind(prev_hash)
+                        .push_bind(hash);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO palisade_audit_head (chain, seq, hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            )
+            .bind(chain)
+            .bind(seq)
+            .bind(prev)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The entries of one chain, oldest first, after position `after`, at most `limit`.
+    pub async fn entries(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<StoredEntry>, AuditError> {
+        let rows = sqlx::query("SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(chain)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let entry: String = row.try_get(1)?;
+                Ok(StoredEntry { seq: row.try_get(0)?, entry: serde_json::from_str(&entry)? })
+            })
+            .collect()
+    }
+
+    /// Recomputes a chain from its first entry and checks it against the stored hashes and the
+    /// head. The error names the first bad entry.
+    pub async fn verify(&self, chain: &str) -> Result<Result<VerifyReport, ChainBreak>, AuditError> {
+        let rows = sqlx::query("SELECT seq, id, entry, prev_hash, hash FROM palisade_audit_log WHERE chain = $1 ORDER BY seq")
+            .bind(chain)
+            .fetch_all(&self.pool)
+            .await?;
+        let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
+            .bind(chain)
+            .fetch_optional(&self.pool)
+            .await?;
+        let broken = |seq, id, reason| Ok(Err(ChainBreak { chain: chain.to_owned(), seq, id, reason }));
+        let mut prev = GENESIS.to_owned();
+        let mut expected_seq = 1;
+        for row in &rows {
+            let seq: i64 = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            let json: String = row.try_get(2)?;
+            let prev_hash: String = row.try_get(3)?;
+            let hash: String = row.try_get(4)?;
+            if seq != expected_seq {
+                return broken(expected_seq, None, "entry is missing");
+            }
+            if prev_hash != prev {
+                return broken(seq, Some(id), "previous hash does not match the preceding entry");
+            }
+            let recomputed = chain_hash(&prev, &json);
+            if recomputed != hash {
+                return broken(seq, Some(id), "entry content does not match its hash");
+            }
+            prev = hash;
+            expected_seq += 1;
+        }
+        let last = expected_seq - 1;
+        match head {
+            Some(row) => {
+                let head_seq: i64 = row.try_get(0)?;
+                let head_hash: String = row.try_get(1)?;
+                if head_seq != last || head_hash != prev {
+                    return broken(last + 1, None, "entries after this position were deleted");
+                }
+            }
+            None if last > 0 => return broken(1, None, "chain head is missing"),
+            None => {}
+        }
+        Ok(Ok(VerifyReport { entries: last as u64 }))
+    }
+
+    /// The underlying pool (for tests and the governance API).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+impl AuditSink for SqlAuditStore {
+    fn write<'a>(&'a self, batch: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), AuditError>> {
+        Box::pin(self.append(batch))
+    }
+}
+
+fn chain_hash(prev: &str, json: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(json.as_bytes());
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,212 @@
+//! Compact JWS and JWT claim validation: every structural, header and claim check before and after the signature.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::AuthnError;
+use super::config::{AuthnConfig, TokenType};
+use super::keys::KeyStore;
+use crate::principal::{Principal, PrincipalKind, TenantId};
+
+/// A verified signature: the header and the raw payload bytes.
+pub(crate) struct VerifiedJws {
+    pub(crate) header: Header,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Checks structure and header, finds the key and verifies the signature; the payload is
+/// returned unparsed, so this layer also serves JWS that are not JWTs (the Wycheproof vectors).
+pub(crate) async fn verify_jws(
+    token: &str,
+    algorithms: &[Algorithm],
+    keys: &KeyStore,
+) -> Result<VerifiedJws, AuthnError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(AuthnError::Malformed("not three segments"));
+    };
+    let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| AuthnError::Malformed("header is not base64url"))?;
+    reject_duplicate_members(&header_bytes).map_err(|_| AuthnError::Malformed("header is not a JSON object without duplicates"))?;
+    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| AuthnError::Malformed("header does not parse"))?;
+    check_header(&header)?;
+    if !algorithms.contains(&header.alg) {
+        return Err(AuthnError::AlgorithmNotAllowed);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| AuthnError::Malformed("payload is not base64url"))?;
+    let key = keys.find(header.kid.as_deref(), header.alg).await?;
+    let signing_input_len = h.len() + 1 + p.len();
+    let valid = jsonwebtoken::crypto::verify(s, &token.as_bytes()[..signing_input_len], &key.key, header.alg)
+        .map_err(|_| AuthnError::BadSignature)?;
+    if !valid {
+        return Err(AuthnError::BadSignature);
+    }
+    Ok(VerifiedJws { header, payload })
+}
+
+fn check_header(header: &Header) -> Result<(), AuthnError> {
+    // Keys named by the token itself are attacker-chosen: never followed, and refused outright.
+    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
+        return Err(AuthnError::ForbiddenHeader);
+    }
+    // No JWS extension is understood here, so any critical one must be refused (RFC 7515 section 4.1.11).
+    if header.crit.is_some() || header.extras.inner().contains_key("b64") {
+        return Err(AuthnError::ForbiddenHeader);
+    }
+    if let Some(kid) = &header.kid {
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-_.:+=/".contains(c);
+        if kid.is_empty() || kid.len() > 256 || !kid.chars().all(safe) || kid.contains("..") {
+            return Err(AuthnError::Malformed("kid has unsafe characters"));
+        }
+    }
+    Ok(())
+}
+
+/// Validates the claims of a verified JWT against the configuration and builds the principal.
+pub(crate) fn validate_claims(jws: &VerifiedJws, config: &AuthnConfig, now: i64) -> Result<(Principal, i64), AuthnError> {
+    check_typ(jws.header.typ.as_deref(), &config.token_type)?;
+    reject_duplicate_members(&jws.payload).map_err(|_| AuthnError::Malformed("claims are not a JSON object without duplicates"))?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&jws.payload).map_err(|_| AuthnError::Malformed("claims do not parse"))?;
+    let leeway = config.leeway.as_secs() as i64;
+
+    let iss = string_claim(&claims, "iss")?.ok_or(AuthnError::MissingClaim("iss"))?;
+    if iss != config.issuer {
+        return Err(AuthnError::WrongIssuer);
+    }
+    check_audience(claims.get("aud"), &config.audiences)?;
+    let exp = numeric_date(&claims, "exp")?.ok_or(AuthnError::MissingClaim("exp"))?;
+    if now > exp + leeway {
+        return Err(AuthnError::Expired);
+    }
+    if numeric_date(&claims, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(AuthnError::NotYetValid);
+    }
+    if numeric_date(&claims, "iat")?.is_some_and(|iat| now + leeway < iat) {
+        return Err(AuthnError::IssuedInFuture);
+    }
+    let sub = string_claim(&claims, "sub")?.ok_or(AuthnError::MissingClaim("sub"))?;
+    string_claim(&claims, "jti")?.ok_or(AuthnError::MissingClaim("jti"))?;
+    let tenant = tenant_claim(&claims, &config.tenant_claim)?;
+    let tenant = TenantId::new(tenant).map_err(|_| AuthnError::InvalidClaim("tenant"))?;
+    let principal = principal_from_claims(&claims, tenant, sub)?;
+    Ok((principal, exp))
+}
+
+/// Builds a principal from validated claims (JWT or introspection answer).
+pub(crate) fn principal_from_claims(claims: &Map<String, Value>, tenant: TenantId, sub: &str) -> Result<Principal, AuthnError> {
+    let client_id = string_claim(claims, "client_id")?.or(string_claim(claims, "azp")?).map(str::to_owned);
+    let mut scopes = space_list(claims.get("scope"), "scope")?;
+    scopes.extend(space_list(claims.get("scp"), "scp")?);
+    let roles = match claims.get("roles") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthnError::InvalidClaim("roles")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(AuthnError::InvalidClaim("roles")),
+    };
+    let kind = match string_claim(claims, "kind")? {
+        Some(k) => PrincipalKind::parse(k).ok_or(AuthnError::InvalidClaim("kind"))?,
+        // Entra ID marks app-only tokens with idtyp=app; RFC 9068 client-credentials tokens have sub = client_id.
+        None if string_claim(claims, "idtyp")? == Some("app") => PrincipalKind::Service,
+        None if client_id.as_deref() == Some(sub) => PrincipalKind::Service,
+        None => PrincipalKind::User,
+    };
+    Ok(Principal { tenant, subject: sub.to_owned(), kind, roles, scopes, client_id }.normalized())
+}
+
+fn check_typ(typ: Option<&str>, expected: &TokenType) -> Result<(), AuthnError> {
+    let typ = typ.map(str::to_ascii_lowercase);
+    let ok = match expected {
+        TokenType::AccessTokenJwt => matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")),
+        TokenType::Jwt => matches!(typ.as_deref(), None | Some("jwt" | "at+jwt" | "application/at+jwt")),
+    };
+    if ok { Ok(()) } else { Err(AuthnError::WrongType) }
+}
+
+fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), AuthnError> {
+    let matches = |v: &Value| v.as_str().is_some_and(|a| accepted.iter().any(|x| x == a));
+    match aud {
+        None => Err(AuthnError::MissingClaim("aud")),
+        Some(Value::String(_)) if matches(aud.expect("checked")) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) && items.iter().any(matches) => Ok(()),
+        Some(Value::String(_) | Value::Array(_)) => Err(AuthnError::WrongAudience),
+        Some(_) => Err(AuthnError::InvalidClaim("aud")),
+    }
+}
+
+pub(crate) fn string_claim<'a>(claims: &'a Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, AuthnError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AuthnError::InvalidClaim(name)),
+    }
+}
+
+/// The tenant claim, whose name is configured.
+pub(crate) fn tenant_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthnError> {
+    match claims.get(name) {
+        None => Err(AuthnError::MissingClaim("tenant")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(AuthnError::InvalidClaim("tenant")),
+    }
+}
+
+/// A NumericDate (RFC 7519): a JSON number of seconds; a string is refused, fractions are truncated.
+pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, AuthnError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f as i64))
+            .map(Some)
+            .ok_or(AuthnError::InvalidClaim(name)),
+        Some(_) => Err(AuthnError::InvalidClaim(name)),
+    }
+}
+
+fn space_list(value: Option<&Value>, name: &'static str) -> Result<Vec<String>, AuthnError> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthnError::InvalidClaim(name)))
+            .collect(),
+        Some(_) => Err(AuthnError::InvalidClaim(name)),
+    }
+}
+
+/// Fails on a JSON object that repeats a member name at the top level. serde_json keeps the last
+/// duplicate silently, and two parsers disagreeing on which one wins is a known JWT attack.
+fn reject_duplicate_members(json: &[u8]) -> Result<(), serde_json::Error> {
+    struct UniqueKeys;
+    impl<'de> Deserialize<'de> for UniqueKeys {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(UniqueKeys)
+        }
+    }
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = UniqueKeys;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key) {
+                    return Err(serde::de::Error::custom("duplicate member"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(UniqueKeys)
+        }
+    }
+    serde_json::from_slice::<UniqueKeys>(json).map(|_| ())
+}

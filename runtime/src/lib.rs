@@ -1,0 +1,20 @@
+//! `palisade-runtime`: the security core that every Palisade-generated service links.
+//!
+//! The request path is built by [`stack::SecurityStack`], always in this order:
+//! trace → authentication → tenant guard → authorization → handler, with every refusal and every
+//! sensitive decision audited. See `docs/runtime.md` for the threat each layer answers.
+
+pub mod audit;
+pub mod authn;
+pub mod authz;
+pub mod principal;
+pub mod problem;
+pub mod secrets;
+pub mod stack;
+pub mod tenant;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trace;
+
+pub use principal::{Principal, PrincipalKind, TenantId};
+pub use problem::Problem;
