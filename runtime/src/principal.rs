@@ -43,7 +43,8 @@ impl TenantId {
         if value.len() > MAX_TENANT_ID_LEN {
             return Err(TenantIdError::TooLong);
         }
-        let valid_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_';
+        let valid_char =
+            |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_';
         let first_ok = value.as_bytes()[0].is_ascii_alphanumeric();
         if !first_ok || !value.bytes().all(valid_char) {
             return Err(TenantIdError::InvalidCharacter);
@@ -142,12 +143,16 @@ pub struct Principal {
 impl Principal {
     /// Whether the principal holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.binary_search_by(|r| r.as_str().cmp(role)).is_ok()
+        self.roles
+            .binary_search_by(|r| r.as_str().cmp(role))
+            .is_ok()
     }
 
     /// Whether the principal holds `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        self.scopes
+            .binary_search_by(|s| s.as_str().cmp(scope))
+            .is_ok()
     }
 
     /// Sorts and de-duplicates roles and scopes, which [`has_role`](Self::has_role) relies on.
@@ -189,7 +194,11 @@ mod tests {
     use super::*;
 
     fn check(input: &str, expected: Result<(), TenantIdError>) {
-        assert_eq!(TenantId::new(input).map(|_| ()), expected, "input {input:?}");
+        assert_eq!(
+            TenantId::new(input).map(|_| ()),
+            expected,
+            "input {input:?}"
+        );
     }
 
     #[test]

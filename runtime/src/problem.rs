@@ -29,7 +29,12 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 impl Problem {
     /// A problem with a status and title.
     pub fn new(status: StatusCode, title: &'static str) -> Self {
-        Self { status, title, detail: None, www_authenticate: None }
+        Self {
+            status,
+            title,
+            detail: None,
+            www_authenticate: None,
+        }
     }
 
     /// Adds a detail line.
@@ -40,7 +45,10 @@ impl Problem {
 
     /// 401 for a request without credentials (RFC 6750 section 3: no error code).
     pub fn missing_token() -> Self {
-        Self { www_authenticate: Some("Bearer"), ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized") }
+        Self {
+            www_authenticate: Some("Bearer"),
+            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+        }
     }
 
     /// 401 for a token that was refused, whatever the reason.
@@ -72,10 +80,16 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(challenge) = self.www_authenticate {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

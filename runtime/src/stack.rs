@@ -29,8 +29,17 @@ pub struct SecurityStack {
 
 impl SecurityStack {
     /// A stack with the default tenant guard (path parameter `tenant`, header `x-tenant-id`).
-    pub fn new(authenticator: Arc<Authenticator>, engine: Arc<PolicyEngine>, audit: AuditEmitter) -> Self {
-        Self { authenticator, tenant: TenantGuardConfig::default(), engine, audit }
+    pub fn new(
+        authenticator: Arc<Authenticator>,
+        engine: Arc<PolicyEngine>,
+        audit: AuditEmitter,
+    ) -> Self {
+        Self {
+            authenticator,
+            tenant: TenantGuardConfig::default(),
+            engine,
+            audit,
+        }
     }
 
     /// Replaces the tenant guard's configuration.
@@ -51,7 +60,9 @@ impl SecurityStack {
 
     /// The stack as one tower layer, outermost first, for use outside axum's `Router`.
     pub fn layer(&self) -> StackLayer {
-        StackLayer { stack: self.clone() }
+        StackLayer {
+            stack: self.clone(),
+        }
     }
 }
 

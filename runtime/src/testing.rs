@@ -31,14 +31,18 @@ pub struct TestAuthority {
 impl TestAuthority {
     /// A new authority for `issuer` whose tokens name `audience`.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key generation");
+        let ec =
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key generation");
         let ec_pkcs8 = ec.to_pkcs8v1().expect("P-256 key export");
         let point = ec.public_key().as_ref();
         let rsa = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
         let rsa_pkcs8 = rsa.as_der().expect("RSA key export");
         let rsa_spki = rsa.public_key().as_der().expect("RSA public key export");
         let n = rsa.public_key().modulus().big_endian_without_leading_zero();
-        let e = rsa.public_key().exponent().big_endian_without_leading_zero();
+        let e = rsa
+            .public_key()
+            .exponent()
+            .big_endian_without_leading_zero();
         let jwks = json!({ "keys": [
             { "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": ES256_KID,
               "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]) },
@@ -49,7 +53,8 @@ impl TestAuthority {
             issuer: issuer.into(),
             audience: audience.into(),
             es256: EncodingKey::from_ec_der(ec_pkcs8.as_ref()),
-            rs256: EncodingKey::from_rsa_pem(pem("PRIVATE KEY", rsa_pkcs8.as_ref()).as_bytes()).expect("RSA key import"),
+            rs256: EncodingKey::from_rsa_pem(pem("PRIVATE KEY", rsa_pkcs8.as_ref()).as_bytes())
+                .expect("RSA key import"),
             jwks,
             rsa_public_pem: pem("PUBLIC KEY", rsa_spki.as_ref()),
         }
@@ -103,14 +108,26 @@ impl TestAuthority {
 
     /// Signs `header.claims` exactly as given with the key matching `alg` (ES256 or RS256 keys,
     /// or `secret` for HMAC), for tests that need tokens no honest issuer would produce.
-    pub fn sign_raw(&self, header: &Value, claims: &Value, alg: Algorithm, secret: Option<&[u8]>) -> String {
+    pub fn sign_raw(
+        &self,
+        header: &Value,
+        claims: &Value,
+        alg: Algorithm,
+        secret: Option<&[u8]>,
+    ) -> String {
         let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).expect("header serializes"));
         let c = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
         self.sign_segments(&h, &c, alg, secret)
     }
 
     /// Signs pre-encoded segments (for duplicate-member and encoding tests).
-    pub fn sign_segments(&self, header_b64: &str, claims_b64: &str, alg: Algorithm, secret: Option<&[u8]>) -> String {
+    pub fn sign_segments(
+        &self,
+        header_b64: &str,
+        claims_b64: &str,
+        alg: Algorithm,
+        secret: Option<&[u8]>,
+    ) -> String {
         let input = format!("{header_b64}.{claims_b64}");
         let hmac;
         let key = match (alg, secret) {
@@ -118,10 +135,13 @@ impl TestAuthority {
                 hmac = EncodingKey::from_secret(secret).expect("non-empty HMAC secret");
                 &hmac
             }
-            (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256, None) => &self.rs256,
+            (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256, None) => {
+                &self.rs256
+            }
             _ => &self.es256,
         };
-        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).expect("signing works");
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).expect("signing works");
         format!("{input}.{signature}")
     }
 
@@ -134,8 +154,14 @@ impl TestAuthority {
         });
         let jwks = self.jwks.clone();
         axum::Router::new()
-            .route("/.well-known/openid-configuration", axum::routing::get(move || async move { axum::Json(discovery) }))
-            .route("/jwks", axum::routing::get(move || async move { axum::Json(jwks) }))
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || async move { axum::Json(discovery) }),
+            )
+            .route(
+                "/jwks",
+                axum::routing::get(move || async move { axum::Json(jwks) }),
+            )
     }
 }
 
@@ -191,22 +217,42 @@ impl TokenBuilder<'_> {
 
     /// Signs with the RS256 key instead of the ES256 one.
     pub fn rs256(self) -> Self {
-        self.header("alg", json!("RS256")).header("kid", json!(RS256_KID))
+        self.header("alg", json!("RS256"))
+            .header("kid", json!(RS256_KID))
     }
 
     /// The compact token.
     pub fn sign(self) -> String {
-        let alg: Algorithm = self.header.get("alg").and_then(Value::as_str).and_then(|a| a.parse().ok()).unwrap_or(Algorithm::ES256);
-        self.authority.sign_raw(&Value::Object(self.header), &Value::Object(self.claims), alg, None)
+        let alg: Algorithm = self
+            .header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(Algorithm::ES256);
+        self.authority.sign_raw(
+            &Value::Object(self.header),
+            &Value::Object(self.claims),
+            alg,
+            None,
+        )
     }
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

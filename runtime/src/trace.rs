@@ -52,7 +52,11 @@ impl TraceContext {
         if trace_id == [0; 16] || parent_id == [0; 8] {
             return None;
         }
-        Some(Self { trace_id, parent_id, flags: flag[0] })
+        Some(Self {
+            trace_id,
+            parent_id,
+            flags: flag[0],
+        })
     }
 
     /// A fresh, random trace context (sampled flag off).
@@ -61,12 +65,19 @@ impl TraceContext {
         let b = uuid::Uuid::new_v4().into_bytes();
         let mut parent_id = [0u8; 8];
         parent_id.copy_from_slice(&b[..8]);
-        Self { trace_id: a, parent_id, flags: 0 }
+        Self {
+            trace_id: a,
+            parent_id,
+            flags: 0,
+        }
     }
 
     /// Takes the incoming header when valid, else starts a new trace.
     pub fn from_header_or_new(value: Option<&HeaderValue>) -> Self {
-        value.and_then(|v| v.to_str().ok()).and_then(Self::parse).unwrap_or_else(Self::generate)
+        value
+            .and_then(|v| v.to_str().ok())
+            .and_then(Self::parse)
+            .unwrap_or_else(Self::generate)
     }
 
     /// A child context: same trace, new span id, same flags, for an outbound call.
@@ -89,12 +100,19 @@ impl TraceContext {
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{:02x}", hex::encode(self.trace_id), hex::encode(self.parent_id), self.flags)
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            hex::encode(self.trace_id),
+            hex::encode(self.parent_id),
+            self.flags
+        )
     }
 }
 
@@ -156,19 +174,47 @@ mod tests {
     use super::*;
 
     fn check(input: &str, valid: bool) {
-        assert_eq!(TraceContext::parse(input).is_some(), valid, "input {input:?}");
+        assert_eq!(
+            TraceContext::parse(input).is_some(),
+            valid,
+            "input {input:?}"
+        );
     }
 
     #[test]
     fn traceparent_values() {
-        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true);
-        check("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", true);
-        check("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", false);
-        check("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false);
-        check("00-00000000000000000000000000000000-00f067aa0ba902b7-01", false);
-        check("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false);
-        check("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false);
-        check("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", false);
+        check(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            true,
+        );
+        check(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            true,
+        );
+        check(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            false,
+        );
+        check(
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            false,
+        );
+        check(
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            false,
+        );
+        check(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            false,
+        );
+        check(
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            false,
+        );
+        check(
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            false,
+        );
         check("", false);
         check("garbage", false);
     }
@@ -185,7 +231,8 @@ mod tests {
 
     #[test]
     fn malformed_header_is_replaced() {
-        let bad = HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00");
+        let bad =
+            HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00");
         let ctx = TraceContext::from_header_or_new(Some(&bad));
         assert_ne!(ctx.trace_id(), "0".repeat(32));
         assert!(TraceContext::parse(&ctx.to_string()).is_some());

@@ -23,7 +23,12 @@ pub struct EmitterConfig {
 
 impl Default for EmitterConfig {
     fn default() -> Self {
-        Self { capacity: 8192, batch_size: 512, retry_delay: Duration::from_millis(200), max_retries: 10 }
+        Self {
+            capacity: 8192,
+            batch_size: 512,
+            retry_delay: Duration::from_millis(200),
+            max_retries: 10,
+        }
     }
 }
 
@@ -57,7 +62,11 @@ impl AuditEmitter {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let lost = Arc::new(AtomicU64::new(0));
         tokio::spawn(run_writer(rx, sink, config, lost.clone()));
-        Self { tx, source: Arc::from(source), lost }
+        Self {
+            tx,
+            source: Arc::from(source),
+            lost,
+        }
     }
 
     /// A new entry with this emitter's source.
@@ -74,10 +83,12 @@ impl AuditEmitter {
 
     /// Queues an entry without waiting; a full queue counts the entry as lost and says so.
     pub fn try_emit(&self, entry: AuditEntry) -> Result<(), QueueFull> {
-        self.tx.try_send(Message::Entry(Box::new(entry))).map_err(|_| {
-            self.count_lost(1, "audit queue is full");
-            QueueFull
-        })
+        self.tx
+            .try_send(Message::Entry(Box::new(entry)))
+            .map_err(|_| {
+                self.count_lost(1, "audit queue is full");
+                QueueFull
+            })
     }
 
     /// Waits until everything queued before this call has been handed to the sink.
@@ -99,7 +110,12 @@ impl AuditEmitter {
     }
 }
 
-async fn run_writer(mut rx: mpsc::Receiver<Message>, sink: Arc<dyn AuditSink>, config: EmitterConfig, lost: Arc<AtomicU64>) {
+async fn run_writer(
+    mut rx: mpsc::Receiver<Message>,
+    sink: Arc<dyn AuditSink>,
+    config: EmitterConfig,
+    lost: Arc<AtomicU64>,
+) {
     let mut inbox = Vec::with_capacity(config.batch_size);
     let mut batch = Vec::with_capacity(config.batch_size);
     while rx.recv_many(&mut inbox, config.batch_size).await > 0 {
@@ -120,7 +136,12 @@ async fn run_writer(mut rx: mpsc::Receiver<Message>, sink: Arc<dyn AuditSink>, c
     }
 }
 
-async fn write_with_retry(sink: &dyn AuditSink, batch: &[AuditEntry], config: &EmitterConfig, lost: &AtomicU64) {
+async fn write_with_retry(
+    sink: &dyn AuditSink,
+    batch: &[AuditEntry],
+    config: &EmitterConfig,
+    lost: &AtomicU64,
+) {
     let mut attempt = 0;
     loop {
         match sink.write(batch).await {

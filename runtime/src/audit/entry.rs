@@ -175,7 +175,10 @@ impl AuditEntry {
 /// Replaces control characters (which could forge log lines or terminal escapes) with U+FFFD and
 /// cuts the text at [`MAX_FIELD_LEN`] characters.
 fn clean(text: &str) -> String {
-    text.chars().take(MAX_FIELD_LEN).map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    text.chars()
+        .take(MAX_FIELD_LEN)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,7 +192,10 @@ mod tests {
             .reason(&"x".repeat(2000));
         assert_eq!(entry.data.action, "read\u{FFFD}FAKE ENTRY");
         assert!(!entry.subject.as_deref().unwrap().contains('\u{1b}'));
-        assert_eq!(entry.data.reason.as_deref().unwrap().chars().count(), MAX_FIELD_LEN);
+        assert_eq!(
+            entry.data.reason.as_deref().unwrap().chars().count(),
+            MAX_FIELD_LEN
+        );
         let json = serde_json::to_string(&entry).unwrap();
         assert!(json.contains(r#""specversion":"1.0""#));
         assert!(!json.contains("\\n"));

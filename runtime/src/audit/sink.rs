@@ -28,7 +28,9 @@ impl JsonLinesSink<std::io::Stdout> {
 impl<W: Write + Send + 'static> JsonLinesSink<W> {
     /// JSON lines on any writer.
     pub fn new(out: W) -> Self {
-        Self { out: Mutex::new(out) }
+        Self {
+            out: Mutex::new(out),
+        }
     }
 }
 
@@ -62,14 +64,20 @@ impl MemorySink {
 
     /// Everything written so far.
     pub fn entries(&self) -> Vec<AuditEntry> {
-        self.entries.lock().expect("memory sink lock poisoned").clone()
+        self.entries
+            .lock()
+            .expect("memory sink lock poisoned")
+            .clone()
     }
 }
 
 impl AuditSink for MemorySink {
     fn write<'a>(&'a self, batch: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), AuditError>> {
         Box::pin(async move {
-            self.entries.lock().map_err(|_| AuditError::Poisoned)?.extend_from_slice(batch);
+            self.entries
+                .lock()
+                .map_err(|_| AuditError::Poisoned)?
+                .extend_from_slice(batch);
             Ok(())
         })
     }

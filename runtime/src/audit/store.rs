@@ -77,14 +77,20 @@ impl SqlAuditStore {
         let mut options = AnyPoolOptions::new().after_connect(|conn, _meta| {
             Box::pin(async move {
                 if conn.backend_name() == "SQLite" {
-                    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;").execute(&mut *conn).await?;
+                    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Ok(())
             })
         });
         if url.contains(":memory:") || url.contains("mode=memory") {
             // Each connection to an in-memory SQLite database is a new database: keep exactly one.
-            options = options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+            options = options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
         }
         let pool = options.connect(url).await?;
         sqlx::raw_sql(MIGRATION).execute(&pool).await?;
@@ -101,7 +107,10 @@ impl SqlAuditStore {
         for (chain, entries) in by_chain {
             if self.postgres {
                 // Serializes writers of one chain across replicas until commit.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(chain).execute(&mut *tx).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(chain)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
                 .bind(chain)
@@ -122,8 +131,19 @@ impl SqlAuditStore {
                     let json = serde_json::to_string(entry)?;
                     seq += 1;
                     let hash = chain_hash(&prev, &json);
-                    let time = entry.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-                    rows.push((seq, entry.id.clone(), time, entry.event_type.clone(), json, std::mem::replace(&mut prev, hash.clone()), hash));
+                    let time = entry
+                        .time
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    rows.push((
+                        seq,
+                        entry.id.clone(),
+                        time,
+                        entry.event_type.clone(),
+                        json,
+                        std::mem::replace(&mut prev, hash.clone()),
+                        hash,
+                    ));
                 }
                 insert.push_values(rows, |mut b, (seq, id, time, ty, json, prev_hash, hash)| {
                     b.push_bind(chain.to_owned())
@@ -152,7 +172,12 @@ impl SqlAuditStore {
     }
 
     /// The entries of one chain, oldest first, after position `after`, at most `limit`.
-    pub async fn entries(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<StoredEntry>, AuditError> {
+    pub async fn entries(
+        &self,
+        chain: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEntry>, AuditError> {
         let rows = sqlx::query("SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3")
             .bind(chain)
             .bind(after)
@@ -162,14 +187,20 @@ impl SqlAuditStore {
         rows.iter()
             .map(|row| {
                 let entry: String = row.try_get(1)?;
-                Ok(StoredEntry { seq: row.try_get(0)?, entry: serde_json::from_str(&entry)? })
+                Ok(StoredEntry {
+                    seq: row.try_get(0)?,
+                    entry: serde_json::from_str(&entry)?,
+                })
             })
             .collect()
     }
 
     /// Recomputes a chain from its first entry and checks it against the stored hashes and the
     /// head. The error names the first bad entry.
-    pub async fn verify(&self, chain: &str) -> Result<Result<VerifyReport, ChainBreak>, AuditError> {
+    pub async fn verify(
+        &self,
+        chain: &str,
+    ) -> Result<Result<VerifyReport, ChainBreak>, AuditError> {
         let rows = sqlx::query("SELECT seq, id, entry, prev_hash, hash FROM palisade_audit_log WHERE chain = $1 ORDER BY seq")
             .bind(chain)
             .fetch_all(&self.pool)
@@ -178,7 +209,14 @@ impl SqlAuditStore {
             .bind(chain)
             .fetch_optional(&self.pool)
             .await?;
-        let broken = |seq, id, reason| Ok(Err(ChainBreak { chain: chain.to_owned(), seq, id, reason }));
+        let broken = |seq, id, reason| {
+            Ok(Err(ChainBreak {
+                chain: chain.to_owned(),
+                seq,
+                id,
+                reason,
+            }))
+        };
         let mut prev = GENESIS.to_owned();
         let mut expected_seq = 1;
         for row in &rows {
@@ -191,7 +229,11 @@ impl SqlAuditStore {
                 return broken(expected_seq, None, "entry is missing");
             }
             if prev_hash != prev {
-                return broken(seq, Some(id), "previous hash does not match the preceding entry");
+                return broken(
+                    seq,
+                    Some(id),
+                    "previous hash does not match the preceding entry",
+                );
             }
             let recomputed = chain_hash(&prev, &json);
             if recomputed != hash {
@@ -212,7 +254,9 @@ impl SqlAuditStore {
             None if last > 0 => return broken(1, None, "chain head is missing"),
             None => {}
         }
-        Ok(Ok(VerifyReport { entries: last as u64 }))
+        Ok(Ok(VerifyReport {
+            entries: last as u64,
+        }))
     }
 
     /// The underlying pool (for tests and the governance API).

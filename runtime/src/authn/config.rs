@@ -111,7 +111,12 @@ impl AuthnConfig {
         Self {
             issuer: issuer.into(),
             audiences: vec![audience.into()],
-            algorithms: vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256, Algorithm::PS256],
+            algorithms: vec![
+                Algorithm::ES256,
+                Algorithm::EdDSA,
+                Algorithm::RS256,
+                Algorithm::PS256,
+            ],
             token_type: TokenType::AccessTokenJwt,
             tenant_claim: "tenant_id".to_owned(),
             leeway: Duration::from_secs(30),
@@ -188,13 +193,17 @@ impl AuthnConfig {
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithm);
         }
-        let hmac = self.algorithms.iter().any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
+        let hmac = self
+            .algorithms
+            .iter()
+            .any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
         if hmac && !matches!(self.keys, KeySource::Static(_)) {
             return Err(ConfigError::HmacWithRemoteKeys);
         }
         match &self.keys {
             KeySource::Discovery => {
-                let url = Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidIssuer(self.issuer.clone()))?;
+                let url = Url::parse(&self.issuer)
+                    .map_err(|_| ConfigError::InvalidIssuer(self.issuer.clone()))?;
                 self.check_url(&url, "issuer")?;
             }
             KeySource::JwksUri(url) => self.check_url(url, "jwks_uri")?,

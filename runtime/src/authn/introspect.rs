@@ -21,8 +21,15 @@ pub(crate) struct Introspector {
 
 impl Introspector {
     pub(crate) fn new(config: IntrospectionConfig, http: reqwest::Client, capacity: u64) -> Self {
-        let cache = Cache::builder().max_capacity(capacity).time_to_live(config.cache_ttl.max(Duration::from_millis(1))).build();
-        Self { config, http, cache }
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(config.cache_ttl.max(Duration::from_millis(1)))
+            .build();
+        Self {
+            config,
+            http,
+            cache,
+        }
     }
 
     pub(crate) async fn introspect(
@@ -41,24 +48,37 @@ impl Introspector {
         let response = self
             .http
             .post(self.config.endpoint.clone())
-            .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
+            .basic_auth(
+                &self.config.client_id,
+                Some(self.config.client_secret.expose()),
+            )
             .header(http::header::ACCEPT, "application/json")
             .form(&[("token", token)])
             .send()
             .await
             .map_err(|e| AuthnError::IntrospectionUnavailable(e.without_url().to_string()))?;
         if !response.status().is_success() {
-            return Err(AuthnError::IntrospectionUnavailable(format!("status {}", response.status())));
+            return Err(AuthnError::IntrospectionUnavailable(format!(
+                "status {}",
+                response.status()
+            )));
         }
-        let body: Map<String, Value> =
-            response.json().await.map_err(|e| AuthnError::IntrospectionUnavailable(e.without_url().to_string()))?;
+        let body: Map<String, Value> = response
+            .json()
+            .await
+            .map_err(|e| AuthnError::IntrospectionUnavailable(e.without_url().to_string()))?;
         let answer = principal_from_answer(&body, authn, now);
-        self.cache.insert(hash, answer.as_ref().ok().map(|p| Arc::new(p.clone())));
+        self.cache
+            .insert(hash, answer.as_ref().ok().map(|p| Arc::new(p.clone())));
         answer.map(|(p, _)| p)
     }
 }
 
-fn principal_from_answer(body: &Map<String, Value>, authn: &AuthnConfig, now: i64) -> Result<(Principal, i64), AuthnError> {
+fn principal_from_answer(
+    body: &Map<String, Value>,
+    authn: &AuthnConfig,
+    now: i64,
+) -> Result<(Principal, i64), AuthnError> {
     if body.get("active") != Some(&Value::Bool(true)) {
         return Err(AuthnError::Inactive);
     }
@@ -66,7 +86,10 @@ fn principal_from_answer(body: &Map<String, Value>, authn: &AuthnConfig, now: i6
         return Err(AuthnError::WrongIssuer);
     }
     if let Some(aud) = body.get("aud") {
-        let listed = |a: &Value| a.as_str().is_some_and(|a| authn.audiences.iter().any(|x| x == a));
+        let listed = |a: &Value| {
+            a.as_str()
+                .is_some_and(|a| authn.audiences.iter().any(|x| x == a))
+        };
         let ok = match aud {
             Value::String(_) => listed(aud),
             Value::Array(items) => items.iter().any(listed),

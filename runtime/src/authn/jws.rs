@@ -28,21 +28,34 @@ pub(crate) async fn verify_jws(
     keys: &KeyStore,
 ) -> Result<VerifiedJws, AuthnError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(AuthnError::Malformed("not three segments"));
     };
-    let header_bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| AuthnError::Malformed("header is not base64url"))?;
-    reject_duplicate_members(&header_bytes).map_err(|_| AuthnError::Malformed("header is not a JSON object without duplicates"))?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| AuthnError::Malformed("header does not parse"))?;
+    let header_bytes = URL_SAFE_NO_PAD
+        .decode(h)
+        .map_err(|_| AuthnError::Malformed("header is not base64url"))?;
+    reject_duplicate_members(&header_bytes)
+        .map_err(|_| AuthnError::Malformed("header is not a JSON object without duplicates"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|_| AuthnError::Malformed("header does not parse"))?;
     check_header(&header)?;
     if !algorithms.contains(&header.alg) {
         return Err(AuthnError::AlgorithmNotAllowed);
     }
-    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| AuthnError::Malformed("payload is not base64url"))?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p)
+        .map_err(|_| AuthnError::Malformed("payload is not base64url"))?;
     let key = keys.find(header.kid.as_deref(), header.alg).await?;
     let signing_input_len = h.len() + 1 + p.len();
-    let valid = jsonwebtoken::crypto::verify(s, &token.as_bytes()[..signing_input_len], &key.key, header.alg)
-        .map_err(|_| AuthnError::BadSignature)?;
+    let valid = jsonwebtoken::crypto::verify(
+        s,
+        &token.as_bytes()[..signing_input_len],
+        &key.key,
+        header.alg,
+    )
+    .map_err(|_| AuthnError::BadSignature)?;
     if !valid {
         return Err(AuthnError::BadSignature);
     }
@@ -51,7 +64,8 @@ pub(crate) async fn verify_jws(
 
 fn check_header(header: &Header) -> Result<(), AuthnError> {
     // Keys named by the token itself are attacker-chosen: never followed, and refused outright.
-    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
+    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some()
+    {
         return Err(AuthnError::ForbiddenHeader);
     }
     // No JWS extension is understood here, so any critical one must be refused (RFC 7515 section 4.1.11).
@@ -59,7 +73,9 @@ fn check_header(header: &Header) -> Result<(), AuthnError> {
         return Err(AuthnError::ForbiddenHeader);
     }
     if let Some(kid) = &header.kid {
-        let safe = |c: char| c.is_ascii_alphanumeric() || "-_.:+=/".contains(c);
+        // A kid is only ever a map key here, but it reaches logs and, in other systems, file
+        // paths and queries: printable ASCII without quotes, backslashes or `..` is all issuers use.
+        let safe = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '`');
         if kid.is_empty() || kid.len() > 256 || !kid.chars().all(safe) || kid.contains("..") {
             return Err(AuthnError::Malformed("kid has unsafe characters"));
         }
@@ -68,11 +84,16 @@ fn check_header(header: &Header) -> Result<(), AuthnError> {
 }
 
 /// Validates the claims of a verified JWT against the configuration and builds the principal.
-pub(crate) fn validate_claims(jws: &VerifiedJws, config: &AuthnConfig, now: i64) -> Result<(Principal, i64), AuthnError> {
+pub(crate) fn validate_claims(
+    jws: &VerifiedJws,
+    config: &AuthnConfig,
+    now: i64,
+) -> Result<(Principal, i64), AuthnError> {
     check_typ(jws.header.typ.as_deref(), &config.token_type)?;
-    reject_duplicate_members(&jws.payload).map_err(|_| AuthnError::Malformed("claims are not a JSON object without duplicates"))?;
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&jws.payload).map_err(|_| AuthnError::Malformed("claims do not parse"))?;
+    reject_duplicate_members(&jws.payload)
+        .map_err(|_| AuthnError::Malformed("claims are not a JSON object without duplicates"))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
+        .map_err(|_| AuthnError::Malformed("claims do not parse"))?;
     let leeway = config.leeway.as_secs() as i64;
 
     let iss = string_claim(&claims, "iss")?.ok_or(AuthnError::MissingClaim("iss"))?;
@@ -99,15 +120,25 @@ pub(crate) fn validate_claims(jws: &VerifiedJws, config: &AuthnConfig, now: i64)
 }
 
 /// Builds a principal from validated claims (JWT or introspection answer).
-pub(crate) fn principal_from_claims(claims: &Map<String, Value>, tenant: TenantId, sub: &str) -> Result<Principal, AuthnError> {
-    let client_id = string_claim(claims, "client_id")?.or(string_claim(claims, "azp")?).map(str::to_owned);
+pub(crate) fn principal_from_claims(
+    claims: &Map<String, Value>,
+    tenant: TenantId,
+    sub: &str,
+) -> Result<Principal, AuthnError> {
+    let client_id = string_claim(claims, "client_id")?
+        .or(string_claim(claims, "azp")?)
+        .map(str::to_owned);
     let mut scopes = space_list(claims.get("scope"), "scope")?;
     scopes.extend(space_list(claims.get("scp"), "scp")?);
     let roles = match claims.get("roles") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthnError::InvalidClaim("roles")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(AuthnError::InvalidClaim("roles"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(AuthnError::InvalidClaim("roles")),
     };
@@ -118,16 +149,33 @@ pub(crate) fn principal_from_claims(claims: &Map<String, Value>, tenant: TenantI
         None if client_id.as_deref() == Some(sub) => PrincipalKind::Service,
         None => PrincipalKind::User,
     };
-    Ok(Principal { tenant, subject: sub.to_owned(), kind, roles, scopes, client_id }.normalized())
+    Ok(Principal {
+        tenant,
+        subject: sub.to_owned(),
+        kind,
+        roles,
+        scopes,
+        client_id,
+    }
+    .normalized())
 }
 
 fn check_typ(typ: Option<&str>, expected: &TokenType) -> Result<(), AuthnError> {
     let typ = typ.map(str::to_ascii_lowercase);
     let ok = match expected {
-        TokenType::AccessTokenJwt => matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")),
-        TokenType::Jwt => matches!(typ.as_deref(), None | Some("jwt" | "at+jwt" | "application/at+jwt")),
+        TokenType::AccessTokenJwt => {
+            matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt"))
+        }
+        TokenType::Jwt => matches!(
+            typ.as_deref(),
+            None | Some("jwt" | "at+jwt" | "application/at+jwt")
+        ),
     };
-    if ok { Ok(()) } else { Err(AuthnError::WrongType) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthnError::WrongType)
+    }
 }
 
 fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), AuthnError> {
@@ -135,13 +183,20 @@ fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), AuthnE
     match aud {
         None => Err(AuthnError::MissingClaim("aud")),
         Some(Value::String(_)) if matches(aud.expect("checked")) => Ok(()),
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) && items.iter().any(matches) => Ok(()),
+        Some(Value::Array(items))
+            if items.iter().all(Value::is_string) && items.iter().any(matches) =>
+        {
+            Ok(())
+        }
         Some(Value::String(_) | Value::Array(_)) => Err(AuthnError::WrongAudience),
         Some(_) => Err(AuthnError::InvalidClaim("aud")),
     }
 }
 
-pub(crate) fn string_claim<'a>(claims: &'a Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, AuthnError> {
+pub(crate) fn string_claim<'a>(
+    claims: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, AuthnError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -150,7 +205,10 @@ pub(crate) fn string_claim<'a>(claims: &'a Map<String, Value>, name: &'static st
 }
 
 /// The tenant claim, whose name is configured.
-pub(crate) fn tenant_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthnError> {
+pub(crate) fn tenant_claim<'a>(
+    claims: &'a Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, AuthnError> {
     match claims.get(name) {
         None => Err(AuthnError::MissingClaim("tenant")),
         Some(Value::String(s)) => Ok(s),
@@ -159,12 +217,19 @@ pub(crate) fn tenant_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Re
 }
 
 /// A NumericDate (RFC 7519): a JSON number of seconds; a string is refused, fractions are truncated.
-pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, AuthnError> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, AuthnError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
             .map(Some)
             .ok_or(AuthnError::InvalidClaim(name)),
         Some(_) => Err(AuthnError::InvalidClaim(name)),
@@ -174,10 +239,18 @@ pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> R
 fn space_list(value: Option<&Value>, name: &'static str) -> Result<Vec<String>, AuthnError> {
     match value {
         None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        Some(Value::String(s)) => Ok(s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthnError::InvalidClaim(name)))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(AuthnError::InvalidClaim(name))
+            })
             .collect(),
         Some(_) => Err(AuthnError::InvalidClaim(name)),
     }

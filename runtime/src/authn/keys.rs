@@ -3,7 +3,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -15,6 +17,9 @@ use super::config::{AuthnConfig, ConfigError, KeySource};
 
 /// JWK members that only a private or symmetric key has; a public key set holding them is a leak.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+/// How long to wait between attempts while no key set has been loaded yet.
+const INITIAL_RETRY: Duration = Duration::from_secs(1);
 
 /// A vetted verification key.
 pub(crate) struct VerifyKey {
@@ -51,7 +56,14 @@ pub(crate) struct KeyStore {
     allow_symmetric: bool,
     refetch_interval: Duration,
     keys: RwLock<Arc<Vec<Arc<VerifyKey>>>>,
-    last_fetch: Mutex<Option<Instant>>,
+    fetch_state: Mutex<FetchState>,
+}
+
+/// When keys were last fetched, by why.
+#[derive(Default)]
+struct FetchState {
+    last_initial: Option<Instant>,
+    last_refetch: Option<Instant>,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +83,7 @@ impl KeyStore {
             allow_symmetric,
             refetch_interval: config.refetch_interval,
             keys: RwLock::new(Arc::new(Vec::new())),
-            last_fetch: Mutex::new(None),
+            fetch_state: Mutex::new(FetchState::default()),
         };
         if let KeySource::Static(set) = &config.keys {
             *store.keys.write().expect("key store lock poisoned") = Arc::new(vet_set(set, true));
@@ -81,7 +93,11 @@ impl KeyStore {
 
     /// The key for `kid` (or the only compatible key when the token names none), refetching once
     /// per refetch interval when it is unknown.
-    pub(crate) async fn find(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<VerifyKey>, AuthnError> {
+    pub(crate) async fn find(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<VerifyKey>, AuthnError> {
         if let Some(key) = self.lookup(kid, alg)? {
             return Ok(key);
         }
@@ -89,18 +105,38 @@ impl KeyStore {
             return Err(AuthnError::UnknownKey);
         }
         // Single flight: concurrent misses wait for one fetch instead of each starting their own.
-        let mut last = self.last_fetch.lock().await;
+        let mut state = self.fetch_state.lock().await;
         if let Some(key) = self.lookup(kid, alg)? {
             return Ok(key);
         }
-        if last.is_some_and(|t| t.elapsed() < self.refetch_interval) {
-            return Err(AuthnError::UnknownKey);
+        // Before the first successful load only a short back-off applies (the issuer may have been
+        // briefly down at start-up); after it, an unknown kid may refetch once per interval.
+        let loaded = !self
+            .keys
+            .read()
+            .expect("key store lock poisoned")
+            .is_empty();
+        let (last, wait) = if loaded {
+            (&mut state.last_refetch, self.refetch_interval)
+        } else {
+            (
+                &mut state.last_initial,
+                INITIAL_RETRY.min(self.refetch_interval),
+            )
+        };
+        if last.is_some_and(|t| t.elapsed() < wait) {
+            return Err(if loaded {
+                AuthnError::UnknownKey
+            } else {
+                AuthnError::KeysUnavailable("key set not loaded yet".into())
+            });
         }
         *last = Some(Instant::now());
         let fetched = self.fetch().await;
-        drop(last);
+        drop(state);
         let set = fetched?;
-        *self.keys.write().expect("key store lock poisoned") = Arc::new(vet_set(&set, self.allow_symmetric));
+        *self.keys.write().expect("key store lock poisoned") =
+            Arc::new(vet_set(&set, self.allow_symmetric));
         self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey)
     }
 
@@ -109,8 +145,7 @@ impl KeyStore {
         if matches!(self.source, KeySource::Static(_)) {
             return Ok(self.keys.read().expect("key store lock poisoned").len());
         }
-        let mut last = self.last_fetch.lock().await;
-        *last = Some(Instant::now());
+        let _state = self.fetch_state.lock().await;
         let set = self.fetch().await?;
         let vetted = vet_set(&set, self.allow_symmetric);
         let n = vetted.len();
@@ -118,12 +153,22 @@ impl KeyStore {
         Ok(n)
     }
 
-    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Result<Option<Arc<VerifyKey>>, AuthnError> {
+    fn lookup(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<Arc<VerifyKey>>, AuthnError> {
         let keys = self.keys.read().expect("key store lock poisoned").clone();
         match kid {
             Some(kid) => {
-                let Some(key) = keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else { return Ok(None) };
-                if key.accepts(alg) { Ok(Some(key.clone())) } else { Err(AuthnError::KeyMismatch) }
+                let Some(key) = keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
+                    return Ok(None);
+                };
+                if key.accepts(alg) {
+                    Ok(Some(key.clone()))
+                } else {
+                    Err(AuthnError::KeyMismatch)
+                }
             }
             None => {
                 // Without a kid, only an unambiguous set is usable.
@@ -145,22 +190,34 @@ impl KeyStore {
                 let url = format!("{base}/.well-known/openid-configuration");
                 let doc: Discovery = self.get_json(&url).await?;
                 if doc.issuer != self.issuer {
-                    return Err(AuthnError::KeysUnavailable("discovery document names another issuer".into()));
+                    return Err(AuthnError::KeysUnavailable(
+                        "discovery document names another issuer".into(),
+                    ));
                 }
                 doc.jwks_uri
             }
             KeySource::Static(set) => return Ok(set.clone()),
         };
-        let insecure = jwks_uri.scheme() != "https" && !(self.allow_insecure_http && jwks_uri.scheme() == "http");
+        let insecure = jwks_uri.scheme() != "https"
+            && !(self.allow_insecure_http && jwks_uri.scheme() == "http");
         if insecure {
-            return Err(AuthnError::KeysUnavailable(ConfigError::InsecureUrl("jwks_uri".into()).to_string()));
+            return Err(AuthnError::KeysUnavailable(
+                ConfigError::InsecureUrl("jwks_uri".into()).to_string(),
+            ));
         }
         self.get_json(jwks_uri.as_str()).await
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str) -> Result<T, AuthnError> {
         let unavailable = |e: reqwest::Error| AuthnError::KeysUnavailable(format!("{url}: {e}"));
-        let response = self.http.get(url).send().await.map_err(unavailable)?.error_for_status().map_err(unavailable)?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .error_for_status()
+            .map_err(unavailable)?;
         response.json().await.map_err(unavailable)
     }
 }
@@ -172,7 +229,11 @@ fn vet_set(set: &JwkSet, allow_symmetric: bool) -> Vec<Arc<VerifyKey>> {
         .filter_map(|jwk| match vet(jwk, allow_symmetric) {
             Ok(key) => Some(Arc::new(key)),
             Err(why) => {
-                tracing::warn!(kid = jwk.common.key_id.as_deref().unwrap_or(""), why, "skipping key from key set");
+                tracing::warn!(
+                    kid = jwk.common.key_id.as_deref().unwrap_or(""),
+                    why,
+                    "skipping key from key set"
+                );
                 None
             }
         })
@@ -184,6 +245,11 @@ fn vet(jwk: &Jwk, allow_symmetric: bool) -> Result<VerifyKey, &'static str> {
         && *u != PublicKeyUse::Signature
     {
         return Err("key is not for signatures");
+    }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err("key operations do not include verify");
     }
     let as_json = serde_json::to_value(jwk).map_err(|_| "key does not serialize")?;
     if PRIVATE_MEMBERS.iter().any(|m| as_json.get(m).is_some()) {
@@ -205,5 +271,11 @@ fn vet(jwk: &Jwk, allow_symmetric: bool) -> Result<VerifyKey, &'static str> {
         return Err("key algorithm does not match key type");
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|_| "key does not parse")?;
-    Ok(VerifyKey { kid: jwk.common.key_id.clone(), alg, family, curve, key })
+    Ok(VerifyKey {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        family,
+        curve,
+        key,
+    })
 }

@@ -9,7 +9,7 @@ use http::{Request, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthnError, Authenticator};
+use super::{Authenticator, AuthnError};
 use crate::audit::{AuditEmitter, Outcome, event_type};
 use crate::problem::Problem;
 use crate::trace::TraceContext;
@@ -24,14 +24,20 @@ pub struct AuthnLayer {
 impl AuthnLayer {
     /// A layer validating with `authenticator` and auditing failures to `audit`.
     pub fn new(authenticator: Arc<Authenticator>, audit: AuditEmitter) -> Self {
-        Self { authenticator, audit }
+        Self {
+            authenticator,
+            audit,
+        }
     }
 }
 
 impl<S> Layer<S> for AuthnLayer {
     type Service = Authn<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Authn { inner, layer: self.clone() }
+        Authn {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -106,8 +112,12 @@ fn bearer_token<B>(req: &Request<B>) -> Result<&str, AuthnError> {
             AuthnError::Missing
         });
     };
-    let value = value.to_str().map_err(|_| AuthnError::Malformed("authorization header is not ASCII"))?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthnError::Malformed("authorization header has no scheme"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| AuthnError::Malformed("authorization header is not ASCII"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AuthnError::Malformed("authorization header has no scheme"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthnError::Missing);
     }

@@ -9,11 +9,14 @@ mod layer;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use moka::sync::Cache;
 use moka::Expiry;
+use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-pub use config::{AuthnConfig, ConfigError, DEFAULT_MAX_TOKEN_LEN, IntrospectionConfig, KeySource, MAX_LEEWAY, TokenType};
+pub use config::{
+    AuthnConfig, ConfigError, DEFAULT_MAX_TOKEN_LEN, IntrospectionConfig, KeySource, MAX_LEEWAY,
+    TokenType,
+};
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::JwkSet;
 pub use layer::{Authn, AuthnLayer};
@@ -89,7 +92,10 @@ pub enum AuthnError {
 impl AuthnError {
     /// Whether the failure is the issuer's, not the caller's (answered 503, not 401).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::KeysUnavailable(_) | Self::IntrospectionUnavailable(_))
+        matches!(
+            self,
+            Self::KeysUnavailable(_) | Self::IntrospectionUnavailable(_)
+        )
     }
 }
 
@@ -105,7 +111,12 @@ struct UntilExp {
 }
 
 impl Expiry<[u8; 32], CachedToken> for UntilExp {
-    fn expire_after_create(&self, _key: &[u8; 32], value: &CachedToken, _now: std::time::Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &CachedToken,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
         let left = value.exp + self.leeway - now_secs();
         Some(Duration::from_secs(left.max(0) as u64))
     }
@@ -129,13 +140,22 @@ impl Authenticator {
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
         let keys = keys::KeyStore::new(&config, http.clone());
-        let introspector =
-            config.introspection.clone().map(|i| introspect::Introspector::new(i, http, config.cache_capacity));
+        let introspector = config
+            .introspection
+            .clone()
+            .map(|i| introspect::Introspector::new(i, http, config.cache_capacity));
         let verified = Cache::builder()
             .max_capacity(config.cache_capacity)
-            .expire_after(UntilExp { leeway: config.leeway.as_secs() as i64 })
+            .expire_after(UntilExp {
+                leeway: config.leeway.as_secs() as i64,
+            })
             .build();
-        Ok(Self { config, keys, introspector, verified })
+        Ok(Self {
+            config,
+            keys,
+            introspector,
+            verified,
+        })
     }
 
     /// The configuration in use.
@@ -172,7 +192,13 @@ impl Authenticator {
         }
         let jws = jws::verify_jws(token, &self.config.algorithms, &self.keys).await?;
         let (principal, exp) = jws::validate_claims(&jws, &self.config, now)?;
-        self.verified.insert(hash, CachedToken { principal: Arc::new(principal.clone()), exp });
+        self.verified.insert(
+            hash,
+            CachedToken {
+                principal: Arc::new(principal.clone()),
+                exp,
+            },
+        );
         Ok(principal)
     }
 
@@ -182,7 +208,9 @@ impl Authenticator {
         if token.len() > self.config.max_token_len {
             return Err(AuthnError::TooLong);
         }
-        jws::verify_jws(token, &self.config.algorithms, &self.keys).await.map(|v| v.payload)
+        jws::verify_jws(token, &self.config.algorithms, &self.keys)
+            .await
+            .map(|v| v.payload)
     }
 }
 
@@ -192,5 +220,7 @@ fn is_token68(b: u8) -> bool {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
-    RestrictedExpression, Schema, SchemaFragment, ValidationMode, Validator,
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, RestrictedExpression, Schema, SchemaFragment, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
@@ -31,13 +31,18 @@ pub struct PolicySource {
 impl PolicySource {
     /// A source from a name and its text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { name: name.into(), text: text.into() }
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// Reads a file.
     pub fn read(path: &std::path::Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::Read { file: path.display().to_string(), error: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
+            file: path.display().to_string(),
+            error: e.to_string(),
+        })?;
         Ok(Self::new(path.display().to_string(), text))
     }
 }
@@ -150,7 +155,12 @@ pub struct Resource {
 impl Resource {
     /// A resource of `entity_type` (as declared in the schema, e.g. `App::Note`) owned by `tenant`.
     pub fn new(entity_type: impl Into<String>, id: impl Into<String>, tenant: &TenantId) -> Self {
-        Self { entity_type: entity_type.into(), id: id.into(), tenant: tenant.clone(), attrs: Vec::new() }
+        Self {
+            entity_type: entity_type.into(),
+            id: id.into(),
+            tenant: tenant.clone(),
+            attrs: Vec::new(),
+        }
     }
 
     /// Adds an attribute for ABAC conditions.
@@ -193,10 +203,15 @@ impl PolicyEngine {
     /// Loads the application's schema and policies and validates them strictly; the
     /// tenant-isolation policy is added and the runtime's `Palisade` schema fragment is merged in.
     /// `namespace` is the application's Cedar namespace for actions (`App` gives `App::Action::"read"`).
-    pub fn load(namespace: &str, schema: &PolicySource, policies: &[PolicySource]) -> Result<Self, LoadError> {
+    pub fn load(
+        namespace: &str,
+        schema: &PolicySource,
+        policies: &[PolicySource],
+    ) -> Result<Self, LoadError> {
         let palisade = parse_fragment(&PolicySource::new("palisade.cedarschema", PALISADE_SCHEMA))?;
         let app = parse_fragment(schema)?;
-        let schema = Schema::from_schema_fragments([palisade, app]).map_err(|e| LoadError::Schema(e.to_string()))?;
+        let schema = Schema::from_schema_fragments([palisade, app])
+            .map_err(|e| LoadError::Schema(e.to_string()))?;
 
         let isolation = PolicySource::new("palisade::tenant_isolation.cedar", TENANT_ISOLATION);
         let mut set = PolicySet::new();
@@ -205,12 +220,18 @@ impl PolicyEngine {
             let parsed = PolicySet::from_str(&source.text).map_err(|errors| {
                 let first = errors.iter().next();
                 LoadError::Parse {
-                    location: location(&source.name, &source.text, first.map(|e| e as &dyn Diagnostic)),
+                    location: location(
+                        &source.name,
+                        &source.text,
+                        first.map(|e| e as &dyn Diagnostic),
+                    ),
                     message: first.map_or_else(|| errors.to_string(), ToString::to_string),
                 }
             })?;
             if parsed.templates().next().is_some() {
-                return Err(LoadError::Template { file: source.name.clone() });
+                return Err(LoadError::Template {
+                    file: source.name.clone(),
+                });
             }
             for (index, policy) in parsed.policies().enumerate() {
                 let id = match policy.annotation("id") {
@@ -218,7 +239,10 @@ impl PolicyEngine {
                     _ => format!("{}#{index}", source.name),
                 };
                 let policy = policy.new_id(PolicyId::new(&id));
-                set.add(policy).map_err(|_| LoadError::DuplicateId { file: source.name.clone(), id: id.clone() })?;
+                set.add(policy).map_err(|_| LoadError::DuplicateId {
+                    file: source.name.clone(),
+                    id: id.clone(),
+                })?;
                 texts.insert(id, source);
             }
         }
@@ -228,12 +252,18 @@ impl PolicyEngine {
             let id = error.policy_id().to_string();
             let source = texts.get(&id);
             return Err(LoadError::Invalid {
-                location: source.map_or_else(|| id.clone(), |s| location(&s.name, &s.text, Some(error))),
+                location: source
+                    .map_or_else(|| id.clone(), |s| location(&s.name, &s.text, Some(error))),
                 policy: id,
                 message: error.to_string(),
             });
         }
-        Ok(Self { schema, policies: set, authorizer: Authorizer::new(), namespace: namespace.to_owned() })
+        Ok(Self {
+            schema,
+            policies: set,
+            authorizer: Authorizer::new(),
+            namespace: namespace.to_owned(),
+        })
     }
 
     /// Decides whether `principal` may do `action` on `resource` in `context` (a JSON object, or `null`).
@@ -244,7 +274,10 @@ impl PolicyEngine {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Decision, AuthzError> {
-        let principal_uid = uid(PRINCIPAL_TYPE, &format!("{}/{}", principal.tenant, principal.subject))?;
+        let principal_uid = uid(
+            PRINCIPAL_TYPE,
+            &format!("{}/{}", principal.tenant, principal.subject),
+        )?;
         let action_uid = uid(&format!("{}::Action", self.namespace), action)?;
         let resource_uid = uid(&resource.entity_type, &resource.id)?;
 
@@ -256,44 +289,84 @@ impl PolicyEngine {
             parents.insert(role_uid);
         }
         let mut attrs = HashMap::from([
-            ("tenant".to_owned(), RestrictedExpression::new_string(principal.tenant.to_string())),
-            ("subject".to_owned(), RestrictedExpression::new_string(principal.subject.clone())),
-            ("kind".to_owned(), RestrictedExpression::new_string(principal.kind.as_str().to_owned())),
+            (
+                "tenant".to_owned(),
+                RestrictedExpression::new_string(principal.tenant.to_string()),
+            ),
+            (
+                "subject".to_owned(),
+                RestrictedExpression::new_string(principal.subject.clone()),
+            ),
+            (
+                "kind".to_owned(),
+                RestrictedExpression::new_string(principal.kind.as_str().to_owned()),
+            ),
             (
                 "scopes".to_owned(),
-                RestrictedExpression::new_set(principal.scopes.iter().map(|s| RestrictedExpression::new_string(s.clone()))),
+                RestrictedExpression::new_set(
+                    principal
+                        .scopes
+                        .iter()
+                        .map(|s| RestrictedExpression::new_string(s.clone())),
+                ),
             ),
         ]);
         if let Some(client) = &principal.client_id {
-            attrs.insert("client_id".to_owned(), RestrictedExpression::new_string(client.clone()));
+            attrs.insert(
+                "client_id".to_owned(),
+                RestrictedExpression::new_string(client.clone()),
+            );
         }
-        entities.push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| AuthzError::Entities(e.to_string()))?);
+        entities.push(
+            Entity::new(principal_uid.clone(), attrs, parents)
+                .map_err(|e| AuthzError::Entities(e.to_string()))?,
+        );
 
         let mut resource_attrs = HashMap::with_capacity(resource.attrs.len() + 1);
-        resource_attrs.insert("tenant".to_owned(), RestrictedExpression::new_string(resource.tenant.to_string()));
+        resource_attrs.insert(
+            "tenant".to_owned(),
+            RestrictedExpression::new_string(resource.tenant.to_string()),
+        );
         for (name, value) in &resource.attrs {
             resource_attrs.insert(name.clone(), restricted(value));
         }
         entities.push(
-            Entity::new(resource_uid.clone(), resource_attrs, HashSet::new()).map_err(|e| AuthzError::Entities(e.to_string()))?,
+            Entity::new(resource_uid.clone(), resource_attrs, HashSet::new())
+                .map_err(|e| AuthzError::Entities(e.to_string()))?,
         );
-        let entities =
-            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| AuthzError::Entities(e.to_string()))?;
+        let entities = Entities::from_entities(entities, Some(&self.schema))
+            .map_err(|e| AuthzError::Entities(e.to_string()))?;
 
         let context = match context {
             serde_json::Value::Null => Context::empty(),
             value => Context::from_json_value(value.clone(), Some((&self.schema, &action_uid)))
                 .map_err(|e| AuthzError::Request(e.to_string()))?,
         };
-        let request = cedar_policy::Request::new(principal_uid, action_uid, resource_uid, context, Some(&self.schema))
-            .map_err(|e| AuthzError::Request(e.to_string()))?;
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
-        let mut policies: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+        let request = cedar_policy::Request::new(
+            principal_uid,
+            action_uid,
+            resource_uid,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| AuthzError::Request(e.to_string()))?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let mut policies: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
         policies.sort();
         Ok(Decision {
             allowed: response.decision() == cedar_policy::Decision::Allow,
             policies,
-            errors: response.diagnostics().errors().map(ToString::to_string).collect(),
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(ToString::to_string)
+                .collect(),
         })
     }
 
@@ -304,10 +377,12 @@ impl PolicyEngine {
 }
 
 fn parse_fragment(source: &PolicySource) -> Result<SchemaFragment, LoadError> {
-    SchemaFragment::from_cedarschema_str(&source.text).map(|(f, _warnings)| f).map_err(|e| LoadError::Parse {
-        location: location(&source.name, &source.text, Some(&e)),
-        message: e.to_string(),
-    })
+    SchemaFragment::from_cedarschema_str(&source.text)
+        .map(|(f, _warnings)| f)
+        .map_err(|e| LoadError::Parse {
+            location: location(&source.name, &source.text, Some(&e)),
+            message: e.to_string(),
+        })
 }
 
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, AuthzError> {
@@ -320,16 +395,28 @@ fn restricted(value: &AttrValue) -> RestrictedExpression {
         AttrValue::String(s) => RestrictedExpression::new_string(s.clone()),
         AttrValue::Long(n) => RestrictedExpression::new_long(*n),
         AttrValue::Bool(b) => RestrictedExpression::new_bool(*b),
-        AttrValue::Set(items) => RestrictedExpression::new_set(items.iter().map(|s| RestrictedExpression::new_string(s.clone()))),
+        AttrValue::Set(items) => RestrictedExpression::new_set(
+            items
+                .iter()
+                .map(|s| RestrictedExpression::new_string(s.clone())),
+        ),
     }
 }
 
 /// `file:line:column` of a diagnostic's first label, or the file alone.
 fn location(file: &str, text: &str, diagnostic: Option<&dyn Diagnostic>) -> String {
-    let offset = diagnostic.and_then(|d| d.labels()).and_then(|mut labels| labels.next()).map(|l| l.offset());
-    let Some(offset) = offset else { return file.to_owned() };
+    let offset = diagnostic
+        .and_then(|d| d.labels())
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset());
+    let Some(offset) = offset else {
+        return file.to_owned();
+    };
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
     format!("{file}:{line}:{column}")
 }

@@ -31,14 +31,19 @@ pub struct AuthzLayer {
 impl AuthzLayer {
     /// A layer deciding with `engine` and auditing decisions to `audit`.
     pub fn new(engine: Arc<PolicyEngine>, audit: AuditEmitter) -> Self {
-        Self { shared: Shared { engine, audit } }
+        Self {
+            shared: Shared { engine, audit },
+        }
     }
 }
 
 impl<S> Layer<S> for AuthzLayer {
     type Service = AuthzService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthzService { inner, shared: self.shared.clone() }
+        AuthzService {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -82,19 +87,37 @@ impl Authz {
 
     /// Decides `action` on `resource`, audits the decision, and returns it when allowed or a 403 otherwise.
     pub async fn require(&self, action: &str, resource: &Resource) -> Result<Decision, Problem> {
-        self.require_with(action, resource, &serde_json::Value::Null).await
+        self.require_with(action, resource, &serde_json::Value::Null)
+            .await
     }
 
     /// [`require`](Self::require) with a Cedar context (a JSON object matching the action's schema).
-    pub async fn require_with(&self, action: &str, resource: &Resource, context: &serde_json::Value) -> Result<Decision, Problem> {
-        let decision = match self.shared.engine.authorize(&self.principal, action, resource, context) {
-            Ok(d) => d,
-            Err(error) => {
-                tracing::error!(%error, action, "authorization request is malformed");
-                return Err(Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR, "authorization failed"));
-            }
+    pub async fn require_with(
+        &self,
+        action: &str,
+        resource: &Resource,
+        context: &serde_json::Value,
+    ) -> Result<Decision, Problem> {
+        let decision =
+            match self
+                .shared
+                .engine
+                .authorize(&self.principal, action, resource, context)
+            {
+                Ok(d) => d,
+                Err(error) => {
+                    tracing::error!(%error, action, "authorization request is malformed");
+                    return Err(Problem::new(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "authorization failed",
+                    ));
+                }
+            };
+        let outcome = if decision.allowed {
+            Outcome::Success
+        } else {
+            Outcome::Denied
         };
-        let outcome = if decision.allowed { Outcome::Success } else { Outcome::Denied };
         let mut entry = self
             .shared
             .audit
@@ -104,15 +127,26 @@ impl Authz {
             .policies(&decision.policies)
             .trace(self.trace.as_ref());
         if !decision.allowed {
-            entry = entry.reason(if decision.policies.is_empty() { "no policy permits" } else { "forbidden by policy" });
+            entry = entry.reason(if decision.policies.is_empty() {
+                "no policy permits"
+            } else {
+                "forbidden by policy"
+            });
         }
         self.shared.audit.emit(entry).await;
-        if decision.allowed { Ok(decision) } else { Err(Problem::forbidden()) }
+        if decision.allowed {
+            Ok(decision)
+        } else {
+            Err(Problem::forbidden())
+        }
     }
 
     /// Decides without auditing or rejecting: for filtering lists, where each item is not a sensitive action.
     pub fn check(&self, action: &str, resource: &Resource) -> bool {
-        self.shared.engine.authorize(&self.principal, action, resource, &serde_json::Value::Null).is_ok_and(|d| d.allowed)
+        self.shared
+            .engine
+            .authorize(&self.principal, action, resource, &serde_json::Value::Null)
+            .is_ok_and(|d| d.allowed)
     }
 }
 
@@ -120,9 +154,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Authz {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let principal = parts.extensions.get::<Principal>().cloned().ok_or_else(Problem::missing_layer)?;
-        let shared = parts.extensions.get::<Shared>().cloned().ok_or_else(Problem::missing_layer)?;
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(Problem::missing_layer)?;
+        let shared = parts
+            .extensions
+            .get::<Shared>()
+            .cloned()
+            .ok_or_else(Problem::missing_layer)?;
         let trace = parts.extensions.get::<TraceContext>().copied();
-        Ok(Self { principal, shared, trace })
+        Ok(Self {
+            principal,
+            shared,
+            trace,
+        })
     }
 }

@@ -3,5 +3,8 @@
 mod engine;
 mod guard;
 
-pub use engine::{AttrValue, Decision, LoadError, PolicyEngine, PolicySource, Resource, AuthzError, TENANT_ISOLATION_POLICY_ID};
+pub use engine::{
+    AttrValue, AuthzError, Decision, LoadError, PolicyEngine, PolicySource, Resource,
+    TENANT_ISOLATION_POLICY_ID,
+};
 pub use guard::{Authz, AuthzLayer};

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, StatusCode};
 use azure_identity::{
-    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
@@ -41,12 +41,19 @@ pub struct KeyVaultProvider {
 impl KeyVaultProvider {
     /// A provider authenticating with `source`. `client_options` carries retry, transport and
     /// cloud settings; [`ClientOptions::default`] is right for production.
-    pub fn new(source: AzureCredentialSource, client_options: ClientOptions) -> Result<Self, ProviderError> {
-        let unavailable = |e: azure_core::Error| ProviderError::Unavailable(format!("azure credential: {e}"));
+    pub fn new(
+        source: AzureCredentialSource,
+        client_options: ClientOptions,
+    ) -> Result<Self, ProviderError> {
+        let unavailable =
+            |e: azure_core::Error| ProviderError::Unavailable(format!("azure credential: {e}"));
         let credential: Arc<dyn TokenCredential> = match source {
-            AzureCredentialSource::ManagedIdentity | AzureCredentialSource::UserAssignedIdentity(_) => {
+            AzureCredentialSource::ManagedIdentity
+            | AzureCredentialSource::UserAssignedIdentity(_) => {
                 let user_assigned_id = match source {
-                    AzureCredentialSource::UserAssignedIdentity(id) => Some(UserAssignedId::ClientId(id)),
+                    AzureCredentialSource::UserAssignedIdentity(id) => {
+                        Some(UserAssignedId::ClientId(id))
+                    }
                     _ => None,
                 };
                 ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
@@ -60,14 +67,23 @@ impl KeyVaultProvider {
                 options.credential_options.client_options = client_options.clone();
                 WorkloadIdentityCredential::new(Some(options)).map_err(unavailable)?
             }
-            AzureCredentialSource::DeveloperTools => DeveloperToolsCredential::new(None).map_err(unavailable)?,
+            AzureCredentialSource::DeveloperTools => {
+                DeveloperToolsCredential::new(None).map_err(unavailable)?
+            }
         };
         Ok(Self::with_credential(credential, client_options))
     }
 
     /// A provider with an explicit credential.
-    pub fn with_credential(credential: Arc<dyn TokenCredential>, client_options: ClientOptions) -> Self {
-        Self { credential, client_options, clients: Mutex::new(HashMap::new()) }
+    pub fn with_credential(
+        credential: Arc<dyn TokenCredential>,
+        client_options: ClientOptions,
+    ) -> Self {
+        Self {
+            credential,
+            client_options,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     fn client(&self, host: &str) -> Result<Arc<SecretClient>, ProviderError> {
@@ -75,9 +91,16 @@ impl KeyVaultProvider {
         if let Some(client) = clients.get(host) {
             return Ok(client.clone());
         }
-        let options = SecretClientOptions { client_options: self.client_options.clone(), ..Default::default() };
-        let client = SecretClient::new(&format!("https://{host}"), self.credential.clone(), Some(options))
-            .map_err(|e| ProviderError::Unavailable(format!("key vault client: {e}")))?;
+        let options = SecretClientOptions {
+            client_options: self.client_options.clone(),
+            ..Default::default()
+        };
+        let client = SecretClient::new(
+            &format!("https://{host}"),
+            self.credential.clone(),
+            Some(options),
+        )
+        .map_err(|e| ProviderError::Unavailable(format!("key vault client: {e}")))?;
         let client = Arc::new(client);
         clients.insert(host.to_owned(), client.clone());
         Ok(client)
@@ -85,13 +108,31 @@ impl KeyVaultProvider {
 }
 
 impl SecretProvider for KeyVaultProvider {
-    fn fetch<'a>(&'a self, reference: &'a SecretRef) -> BoxFuture<'a, Result<Secret, ProviderError>> {
+    fn fetch<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<Secret, ProviderError>> {
         Box::pin(async move {
-            let SecretRef::KeyVault { host, name, version } = reference else { return Err(ProviderError::Unsupported) };
+            let SecretRef::KeyVault {
+                host,
+                name,
+                version,
+            } = reference
+            else {
+                return Err(ProviderError::Unsupported);
+            };
             let client = self.client(host)?;
-            let options = SecretClientGetSecretOptions { secret_version: version.clone(), ..Default::default() };
-            let response = client.get_secret(name, Some(options)).await.map_err(map_error)?;
-            let secret = response.into_model().map_err(|e| ProviderError::Unavailable(format!("key vault answer: {e}")))?;
+            let options = SecretClientGetSecretOptions {
+                secret_version: version.clone(),
+                ..Default::default()
+            };
+            let response = client
+                .get_secret(name, Some(options))
+                .await
+                .map_err(map_error)?;
+            let secret = response
+                .into_model()
+                .map_err(|e| ProviderError::Unavailable(format!("key vault answer: {e}")))?;
             secret.value.map(Secret::new).ok_or(ProviderError::NotFound)
         })
     }
@@ -100,7 +141,9 @@ impl SecretProvider for KeyVaultProvider {
 fn map_error(error: azure_core::Error) -> ProviderError {
     match error.http_status() {
         Some(StatusCode::NotFound) => ProviderError::NotFound,
-        Some(status @ (StatusCode::Unauthorized | StatusCode::Forbidden)) => ProviderError::Denied(format!("key vault answered {status}")),
+        Some(status @ (StatusCode::Unauthorized | StatusCode::Forbidden)) => {
+            ProviderError::Denied(format!("key vault answered {status}"))
+        }
         _ => ProviderError::Unavailable(error.to_string()),
     }
 }

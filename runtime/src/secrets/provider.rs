@@ -30,7 +30,10 @@ pub enum ProviderError {
 /// Resolves references of the kinds it supports into values.
 pub trait SecretProvider: Send + Sync + 'static {
     /// Fetches the current value of `reference`.
-    fn fetch<'a>(&'a self, reference: &'a SecretRef) -> BoxFuture<'a, Result<Secret, ProviderError>>;
+    fn fetch<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<Secret, ProviderError>>;
 }
 
 /// Reads `env://NAME` from the process environment.
@@ -38,9 +41,14 @@ pub trait SecretProvider: Send + Sync + 'static {
 pub struct EnvProvider;
 
 impl SecretProvider for EnvProvider {
-    fn fetch<'a>(&'a self, reference: &'a SecretRef) -> BoxFuture<'a, Result<Secret, ProviderError>> {
+    fn fetch<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<Secret, ProviderError>> {
         Box::pin(async move {
-            let SecretRef::Env(name) = reference else { return Err(ProviderError::Unsupported) };
+            let SecretRef::Env(name) = reference else {
+                return Err(ProviderError::Unsupported);
+            };
             match std::env::var(name) {
                 Ok(v) => Ok(Secret::new(v)),
                 Err(std::env::VarError::NotPresent) => Err(ProviderError::NotFound),
@@ -55,9 +63,14 @@ impl SecretProvider for EnvProvider {
 pub struct FileProvider;
 
 impl SecretProvider for FileProvider {
-    fn fetch<'a>(&'a self, reference: &'a SecretRef) -> BoxFuture<'a, Result<Secret, ProviderError>> {
+    fn fetch<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<Secret, ProviderError>> {
         Box::pin(async move {
-            let SecretRef::File(path) = reference else { return Err(ProviderError::Unsupported) };
+            let SecretRef::File(path) = reference else {
+                return Err(ProviderError::Unsupported);
+            };
             read_file(path).await
         })
     }
@@ -66,7 +79,9 @@ impl SecretProvider for FileProvider {
 async fn read_file(path: &Path) -> Result<Secret, ProviderError> {
     let bytes = tokio::fs::read(path).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ProviderError::NotFound,
-        std::io::ErrorKind::PermissionDenied => ProviderError::Denied("file is not readable".into()),
+        std::io::ErrorKind::PermissionDenied => {
+            ProviderError::Denied("file is not readable".into())
+        }
         _ => ProviderError::Unavailable(e.kind().to_string()),
     })?;
     let mut text = String::from_utf8(bytes).map_err(|_| ProviderError::NotUtf8)?;

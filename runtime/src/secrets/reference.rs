@@ -37,7 +37,9 @@ pub enum SecretRef {
 #[non_exhaustive]
 pub enum SecretRefError {
     /// The text matched none of the supported syntaxes.
-    #[error("unsupported secret reference syntax (expected keyvault://, @Microsoft.KeyVault(...), env:// or file://)")]
+    #[error(
+        "unsupported secret reference syntax (expected keyvault://, @Microsoft.KeyVault(...), env:// or file://)"
+    )]
     UnknownSyntax,
     /// A vault URL was not `https://`.
     #[error("key vault url must use https: {0}")]
@@ -108,18 +110,34 @@ impl SecretRef {
         if let Some(rest) = text.strip_prefix("keyvault://") {
             return parse_keyvault_scheme(rest);
         }
-        if let Some(inner) = text.strip_prefix("@Microsoft.KeyVault(").and_then(|r| r.strip_suffix(')')) {
+        if let Some(inner) = text
+            .strip_prefix("@Microsoft.KeyVault(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
             return parse_app_service(inner, hosts);
         }
         if let Some(name) = text.strip_prefix("env://") {
-            let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            let valid = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            return if valid { Ok(Self::Env(name.to_owned())) } else { Err(SecretRefError::InvalidEnvName(name.to_owned())) };
+            return if valid {
+                Ok(Self::Env(name.to_owned()))
+            } else {
+                Err(SecretRefError::InvalidEnvName(name.to_owned()))
+            };
         }
         if let Some(path) = text.strip_prefix("file://") {
             let p = PathBuf::from(path);
-            let clean = p.is_absolute() && p.components().all(|c| !matches!(c, Component::ParentDir | Component::CurDir));
-            return if clean { Ok(Self::File(p)) } else { Err(SecretRefError::InvalidFilePath(path.to_owned())) };
+            let clean = p.is_absolute()
+                && p.components()
+                    .all(|c| !matches!(c, Component::ParentDir | Component::CurDir));
+            return if clean {
+                Ok(Self::File(p))
+            } else {
+                Err(SecretRefError::InvalidFilePath(path.to_owned()))
+            };
         }
         Err(SecretRefError::UnknownSyntax)
     }
@@ -133,7 +151,9 @@ impl SecretRef {
 fn parse_keyvault_scheme(rest: &str) -> Result<SecretRef, SecretRefError> {
     let mut parts = rest.split('/');
     let vault = parts.next().unwrap_or_default();
-    let name = parts.next().ok_or(SecretRefError::InvalidSecretName(String::new()))?;
+    let name = parts
+        .next()
+        .ok_or(SecretRefError::InvalidSecretName(String::new()))?;
     let version = parts.next();
     if parts.next().is_some() {
         return Err(SecretRefError::InvalidPath(rest.to_owned()));
@@ -155,7 +175,11 @@ fn parse_app_service(inner: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, 
     }
     let (mut vault, mut name, mut version) = (None, None, None);
     for pair in inner.split(';').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').ok_or(SecretRefError::MalformedAppServiceReference("expected Key=Value"))?;
+        let (key, value) =
+            pair.split_once('=')
+                .ok_or(SecretRefError::MalformedAppServiceReference(
+                    "expected Key=Value",
+                ))?;
         let slot = match key {
             "VaultName" => &mut vault,
             "SecretName" => &mut name,
@@ -163,13 +187,23 @@ fn parse_app_service(inner: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, 
             _ => return Err(SecretRefError::MalformedAppServiceReference("unknown key")),
         };
         if slot.replace(value).is_some() {
-            return Err(SecretRefError::MalformedAppServiceReference("duplicate key"));
+            return Err(SecretRefError::MalformedAppServiceReference(
+                "duplicate key",
+            ));
         }
     }
-    let vault = vault.ok_or(SecretRefError::MalformedAppServiceReference("VaultName is missing"))?;
-    let name = name.ok_or(SecretRefError::MalformedAppServiceReference("SecretName is missing"))?;
+    let vault = vault.ok_or(SecretRefError::MalformedAppServiceReference(
+        "VaultName is missing",
+    ))?;
+    let name = name.ok_or(SecretRefError::MalformedAppServiceReference(
+        "SecretName is missing",
+    ))?;
     validate_vault_name(vault)?;
-    build_keyvault(format!("{}{PUBLIC_SUFFIX}", vault.to_ascii_lowercase()), name, version)
+    build_keyvault(
+        format!("{}{PUBLIC_SUFFIX}", vault.to_ascii_lowercase()),
+        name,
+        version,
+    )
 }
 
 fn parse_secret_uri(uri: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, SecretRefError> {
@@ -177,7 +211,11 @@ fn parse_secret_uri(uri: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, Sec
     if url.scheme() != "https" {
         return Err(SecretRefError::NotHttps(uri.to_owned()));
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
         return Err(SecretRefError::InvalidPath(uri.to_owned()));
     }
     let host = match (url.host_str(), url.port()) {
@@ -191,7 +229,9 @@ fn parse_secret_uri(uri: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, Sec
     if parts.next() != Some("secrets") {
         return Err(SecretRefError::InvalidPath(path.to_owned()));
     }
-    let name = parts.next().ok_or_else(|| SecretRefError::InvalidPath(path.to_owned()))?;
+    let name = parts
+        .next()
+        .ok_or_else(|| SecretRefError::InvalidPath(path.to_owned()))?;
     let version = parts.next();
     if parts.next().is_some() {
         return Err(SecretRefError::InvalidPath(path.to_owned()));
@@ -199,17 +239,28 @@ fn parse_secret_uri(uri: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, Sec
     build_keyvault(host.to_ascii_lowercase(), name, version)
 }
 
-fn build_keyvault(host: String, name: &str, version: Option<&str>) -> Result<SecretRef, SecretRefError> {
-    let name_ok = (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+fn build_keyvault(
+    host: String,
+    name: &str,
+    version: Option<&str>,
+) -> Result<SecretRef, SecretRefError> {
+    let name_ok = (1..=127).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !name_ok {
         return Err(SecretRefError::InvalidSecretName(name.to_owned()));
     }
     let version = match version {
         None | Some("") => None,
-        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => Some(v.to_ascii_lowercase()),
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(v.to_ascii_lowercase())
+        }
         Some(v) => return Err(SecretRefError::InvalidVersion(v.to_owned())),
     };
-    Ok(SecretRef::KeyVault { host, name: name.to_owned(), version })
+    Ok(SecretRef::KeyVault {
+        host,
+        name: name.to_owned(),
+        version,
+    })
 }
 
 fn validate_vault_name(vault: &str) -> Result<(), SecretRefError> {
@@ -219,14 +270,22 @@ fn validate_vault_name(vault: &str) -> Result<(), SecretRefError> {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
         && !vault.ends_with('-')
         && !vault.contains("--");
-    if ok { Ok(()) } else { Err(SecretRefError::InvalidVaultName(vault.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SecretRefError::InvalidVaultName(vault.to_owned()))
+    }
 }
 
 impl fmt::Display for SecretRef {
     /// The canonical form: `keyvault://` with the short vault name in the public cloud, else the host.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::KeyVault { host, name, version } => {
+            Self::KeyVault {
+                host,
+                name,
+                version,
+            } => {
                 let vault = host.strip_suffix(PUBLIC_SUFFIX).unwrap_or(host);
                 write!(f, "keyvault://{vault}/{name}")?;
                 match version {

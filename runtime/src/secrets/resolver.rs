@@ -32,7 +32,10 @@ pub struct CachePolicy {
 
 impl Default for CachePolicy {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(300), refresh_ahead: Duration::from_secs(60) }
+        Self {
+            ttl: Duration::from_secs(300),
+            refresh_ahead: Duration::from_secs(60),
+        }
     }
 }
 
@@ -113,9 +116,16 @@ impl SecretResolver {
         references: impl IntoIterator<Item = &'a SecretRef>,
     ) -> Result<(), Vec<SecretError>> {
         let futures = references.into_iter().map(|r| self.resolve(r));
-        let errors: Vec<SecretError> =
-            futures_util::future::join_all(futures).await.into_iter().filter_map(Result::err).collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        let errors: Vec<SecretError> = futures_util::future::join_all(futures)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     fn spawn_refresh(&self, reference: SecretRef) {
@@ -124,7 +134,13 @@ impl SecretResolver {
             if let Err(error) = this.fetch_and_store(&reference).await {
                 // Keep serving the cached value until the TTL; the next caller after it retries.
                 tracing::warn!(%error, "secret refresh failed");
-                if let Some(entry) = this.inner.cache.lock().expect("secret cache lock poisoned").get_mut(&reference) {
+                if let Some(entry) = this
+                    .inner
+                    .cache
+                    .lock()
+                    .expect("secret cache lock poisoned")
+                    .get_mut(&reference)
+                {
                     entry.refreshing = false;
                 }
             }
@@ -137,15 +153,31 @@ impl SecretResolver {
             SecretRef::File(_) => &self.inner.file,
             SecretRef::KeyVault { .. } => match &self.inner.key_vault {
                 Some(p) => p.as_ref(),
-                None => return Err(SecretError { reference: reference.to_string(), source: ProviderError::Unsupported }),
+                None => {
+                    return Err(SecretError {
+                        reference: reference.to_string(),
+                        source: ProviderError::Unsupported,
+                    });
+                }
             },
         };
         let value = provider
             .fetch(reference)
             .await
-            .map_err(|source| SecretError { reference: reference.to_string(), source })?;
-        let entry = Cached { value: value.clone(), fetched: Instant::now(), refreshing: false };
-        self.inner.cache.lock().expect("secret cache lock poisoned").insert(reference.clone(), entry);
+            .map_err(|source| SecretError {
+                reference: reference.to_string(),
+                source,
+            })?;
+        let entry = Cached {
+            value: value.clone(),
+            fetched: Instant::now(),
+            refreshing: false,
+        };
+        self.inner
+            .cache
+            .lock()
+            .expect("secret cache lock poisoned")
+            .insert(reference.clone(), entry);
         Ok(value)
     }
 }

@@ -45,14 +45,20 @@ pub struct TenantGuardLayer {
 impl TenantGuardLayer {
     /// A guard with `config`, auditing mismatches to `audit`.
     pub fn new(config: TenantGuardConfig, audit: AuditEmitter) -> Self {
-        Self { config: std::sync::Arc::new(config), audit }
+        Self {
+            config: std::sync::Arc::new(config),
+            audit,
+        }
     }
 }
 
 impl<S> Layer<S> for TenantGuardLayer {
     type Service = TenantGuard<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        TenantGuard { inner, layer: self.clone() }
+        TenantGuard {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -87,17 +93,25 @@ where
                 return Ok(Problem::missing_layer().into_response());
             };
             let named = named_tenants(&layer.config, &mut parts).await;
-            let foreign = named.iter().find(|(_, t)| t.as_str() != principal.tenant.as_str());
+            let foreign = named
+                .iter()
+                .find(|(_, t)| t.as_str() != principal.tenant.as_str());
             if let Some((place, named_tenant)) = foreign {
                 let entry = layer
                     .audit
-                    .entry(event_type::TENANT_MISMATCH, "tenant.access", Outcome::Denied)
+                    .entry(
+                        event_type::TENANT_MISMATCH,
+                        "tenant.access",
+                        Outcome::Denied,
+                    )
                     .principal(&principal)
                     .resource(parts.uri.path())
                     .reason(&format!("{place} names tenant {named_tenant:?}"))
                     .trace(parts.extensions.get::<TraceContext>());
                 layer.audit.emit(entry).await;
-                return Ok(Problem::forbidden().with_detail("the request names another tenant").into_response());
+                return Ok(Problem::forbidden()
+                    .with_detail("the request names another tenant")
+                    .into_response());
             }
             inner.call(Request::from_parts(parts, body)).await
         })
@@ -105,7 +119,10 @@ where
 }
 
 /// Every tenant the request names, with where it named it.
-async fn named_tenants(config: &TenantGuardConfig, parts: &mut http::request::Parts) -> Vec<(&'static str, String)> {
+async fn named_tenants(
+    config: &TenantGuardConfig,
+    parts: &mut http::request::Parts,
+) -> Vec<(&'static str, String)> {
     let mut named = Vec::new();
     if let Some(param) = &config.path_param
         && let Ok(params) = RawPathParams::from_request_parts(parts, &()).await
@@ -123,11 +140,23 @@ async fn named_tenants(config: &TenantGuardConfig, parts: &mut http::request::Pa
         }
     }
     if let Some(parent) = &config.subdomain_of {
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(parts.uri.host());
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(parts.uri.host());
         if let Some(host) = host {
-            let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
             let host = host.to_ascii_lowercase();
-            if let Some(label) = host.strip_suffix(parent.as_str()).and_then(|h| h.strip_suffix('.'))
+            if let Some(label) = host
+                .strip_suffix(parent.as_str())
+                .and_then(|h| h.strip_suffix('.'))
                 && !label.is_empty()
             {
                 named.push(("subdomain", label.to_owned()));

@@ -13,7 +13,10 @@ pub const TENANT_SETTING: &str = "app.tenant_id";
 /// next user of the pooled connection and is never spliced into SQL. For the policies to bind, the
 /// table needs `ENABLE` and `FORCE ROW LEVEL SECURITY` and the service must connect as a role that
 /// neither owns the table nor has `BYPASSRLS` (see docs/runtime.md).
-pub async fn begin_tenant_tx(pool: &PgPool, tenant: &TenantId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin_tenant_tx(
+    pool: &PgPool,
+    tenant: &TenantId,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config($1, $2, true)")
         .bind(TENANT_SETTING)

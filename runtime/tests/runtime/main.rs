@@ -1,0 +1,11 @@
+//! Integration tests of palisade-runtime through its public API: one test binary, one module per area.
+
+mod audit;
+mod authz;
+mod keyvault;
+mod postgres;
+mod remote_keys;
+mod secrets;
+mod stack;
+mod support;
+mod wycheproof;
