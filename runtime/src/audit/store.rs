@@ -123,10 +123,7 @@ impl SqlAuditStore {
             // Multi-row inserts keep the round trips per batch low; 8 parameters a row stays far
             // below both SQLite's and PostgreSQL's limits at 500 rows a statement.
             for chunk in entries.chunks(500) {
-                let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
-                    "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash) ",
-                );
-                let mut rows = Vec::with_capacity(chunk.len());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
                 for entry in chunk {
                     let json = serde_json::to_string(entry)?;
                     seq += 1;
@@ -135,27 +132,17 @@ impl SqlAuditStore {
                         .time
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
-                    rows.push((
-                        seq,
-                        entry.id.clone(),
-                        time,
-                        entry.event_type.clone(),
-                        json,
-                        std::mem::replace(&mut prev, hash.clone()),
-                        hash,
-                    ));
+                    query = query
+                        .bind(chain.to_owned())
+                        .bind(seq)
+                        .bind(entry.id.clone())
+                        .bind(time)
+                        .bind(entry.event_type.clone())
+                        .bind(json)
+                        .bind(std::mem::replace(&mut prev, hash.clone()))
+                        .bind(hash);
                 }
-                insert.push_values(rows, |mut b, (seq, id, time, ty, json, prev_hash, hash)| {
-                    b.push_bind(chain.to_owned())
-                        .push_bind(seq)
-                        .push_bind(id)
-                        .push_bind(time)
-                        .push_bind(ty)
-                        .push_bind(json)
-                        .push_bind(prev_hash)
-                        .push_bind(hash);
-                });
-                insert.build().execute(&mut *tx).await?;
+                query.execute(&mut *tx).await?;
             }
             sqlx::query(
                 "INSERT INTO palisade_audit_head (chain, seq, hash) VALUES ($1, $2, $3) \
@@ -269,6 +256,26 @@ impl AuditSink for SqlAuditStore {
     fn write<'a>(&'a self, batch: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), AuditError>> {
         Box::pin(self.append(batch))
     }
+}
+
+/// `INSERT ... VALUES ($1, ..., $8), ($9, ...)` for `rows` rows. Numbered placeholders, because
+/// `QueryBuilder<Any>` writes `?`, which PostgreSQL does not accept.
+fn insert_sql(rows: usize) -> String {
+    const COLUMNS: usize = 8;
+    let mut sql = String::from(
+        "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * COLUMNS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 fn chain_hash(prev: &str, json: &str) -> String {

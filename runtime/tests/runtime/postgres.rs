@@ -120,7 +120,7 @@ async fn audit_chain_on_postgres() {
         return;
     };
     let store = SqlAuditStore::connect(&url).await.unwrap();
-    let tenant = TenantId::new(&format!(
+    let tenant = TenantId::new(format!(
         "t{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     ))

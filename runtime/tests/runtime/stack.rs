@@ -304,7 +304,7 @@ async fn negative_suite_through_the_stack() {
         unauthorized(
             "standard base64 with + and /",
             a.sign_segments(
-                &STANDARD
+                STANDARD
                     .encode(r#"{"alg":"ES256","typ":"at+jwt","kid":"test-es256","x":"???~~~"}"#)
                     .trim_end_matches('='),
                 &b64(&claims(&a).to_string()),
