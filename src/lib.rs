@@ -1,30 +1,74 @@
-//! The Palisade generator CLI as a library: command-line definitions, dispatch and the error type that carries exit codes.
+//! The Palisade generator: command-line definitions, commands, templates, answers, plans, and the error type that carries exit codes.
 
+pub mod answers;
+pub mod apply;
 pub mod cli;
+pub mod commands;
+pub mod merge;
+pub mod plan;
+pub mod project;
+pub mod template;
 pub mod ui;
 
-/// A command's failure, with the exit code it maps to (documented in `docs/cli.md`).
+/// A command's failure, with the exit code it maps to (see `docs/cli.md`).
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CliError {
-    /// The user asked for something invalid (exit code 2).
-    #[error("{0}")]
-    Usage(String),
+#[error("{message}")]
+pub struct CliError {
+    message: String,
+    code: u8,
 }
 
 impl CliError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Usage(_) => 2,
+    /// Bad input (name, target, answers, flags): exit code 2, nothing written.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
         }
+    }
+
+    /// Anything else that went wrong (I/O, git, a template bug): exit code 1.
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    fn from_apply(error: apply::ApplyError) -> Self {
+        use apply::ApplyError as E;
+        match &error {
+            E::NotEmpty(_) | E::NoParent(_) => Self::usage(error.to_string()),
+            E::Io { error: io, .. }
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Self::usage(error.to_string())
+            }
+            _ => Self::failure(error.to_string()),
+        }
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.code
     }
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: cli::Cli) -> Result<(), CliError> {
     match cli.command {
-        None => Ok(()),
-        Some(command) => match command {},
+        cli::Command::New(args) => {
+            let mut prompter = ui::TerminalPrompter;
+            let created = commands::new::run(&args, Some(&mut prompter))?;
+            ui::created(&created);
+            Ok(())
+        }
+        cli::Command::Templates(args) => {
+            ui::templates(&commands::templates::run(&args)?);
+            Ok(())
+        }
     }
 }

@@ -120,9 +120,9 @@ impl SqlAuditStore {
                 Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
                 None => (0, GENESIS.to_owned()),
             };
-            // Multi-row inserts keep the round trips per batch low; 8 parameters a row stays far
-            // below both SQLite's and PostgreSQL's limits at 500 rows a statement.
-            for chunk in entries.chunks(500) {
+            // Multi-row inserts of 64 rows: far fewer round trips than one row at a time, while
+            // much larger statements got slower again (measured: 500 rows ran at a third of the rate).
+            for chunk in entries.chunks(64) {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
                 for entry in chunk {
                     let json = serde_json::to_string(entry)?;

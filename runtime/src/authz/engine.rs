@@ -3,9 +3,12 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
+use std::sync::{Arc, Mutex};
+
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
-    PolicySet, RestrictedExpression, Schema, SchemaFragment, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, PrincipalConstraint, RestrictedExpression, Schema, SchemaFragment,
+    ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
@@ -187,7 +190,7 @@ pub struct Decision {
     pub allowed: bool,
     /// The ids of the satisfied permits (when allowed) or forbids (when denied); empty for a default deny.
     pub policies: Vec<String>,
-    /// Policies that failed to evaluate (they count as not satisfied).
+    /// Policies that failed to evaluate; any such error makes the decision a deny.
     pub errors: Vec<String>,
 }
 
@@ -196,8 +199,20 @@ pub struct PolicyEngine {
     schema: Schema,
     policies: PolicySet,
     authorizer: Authorizer,
-    namespace: String,
+    /// Parsed once at load: parsing a type name runs Cedar's parser, too slow for every request.
+    types: HashMap<String, EntityTypeName>,
+    principal_type: EntityTypeName,
+    role_type: EntityTypeName,
+    action_type: EntityTypeName,
+    /// The schema's action entities when it has action groups, computed once and cloned into
+    /// each request's entity set.
+    actions: Option<Entities>,
+    /// Policy sets sliced by (action, roles); see [`PolicyEngine::slice`].
+    slices: Mutex<HashMap<(String, Vec<String>), Arc<PolicySet>>>,
 }
+
+/// How many sliced policy sets are kept before the cache starts over.
+const MAX_SLICES: usize = 4096;
 
 impl PolicyEngine {
     /// Loads the application's schema and policies and validates them strictly; the
@@ -258,11 +273,33 @@ impl PolicyEngine {
                 message: error.to_string(),
             });
         }
+        let parse_type = |name: &str| {
+            EntityTypeName::from_str(name).map_err(|e| LoadError::Schema(format!("{name}: {e}")))
+        };
+        let types = schema
+            .entity_types()
+            .map(|t| (t.to_string(), t.clone()))
+            .collect();
+        let actions = schema
+            .action_entities()
+            .map_err(|e| LoadError::Schema(e.to_string()))?;
+        // Action entities only matter for `action in <group>`; without groups they are left out.
+        let grouped = schema.actions().any(|a| {
+            actions
+                .ancestors(a)
+                .is_some_and(|mut it| it.next().is_some())
+        });
+        let actions = grouped.then_some(actions);
         Ok(Self {
+            principal_type: parse_type(PRINCIPAL_TYPE)?,
+            role_type: parse_type(ROLE_TYPE)?,
+            action_type: parse_type(&format!("{namespace}::Action"))?,
+            types,
+            actions,
             schema,
             policies: set,
             authorizer: Authorizer::new(),
-            namespace: namespace.to_owned(),
+            slices: Mutex::new(HashMap::new()),
         })
     }
 
@@ -274,17 +311,26 @@ impl PolicyEngine {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Decision, AuthzError> {
+        let uid = |ty: &EntityTypeName, id: &str| {
+            EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+        };
         let principal_uid = uid(
-            PRINCIPAL_TYPE,
+            &self.principal_type,
             &format!("{}/{}", principal.tenant, principal.subject),
-        )?;
-        let action_uid = uid(&format!("{}::Action", self.namespace), action)?;
-        let resource_uid = uid(&resource.entity_type, &resource.id)?;
+        );
+        let action_uid = uid(&self.action_type, action);
+        let resource_type = self.types.get(&resource.entity_type).ok_or_else(|| {
+            AuthzError::Request(format!(
+                "entity type {} is not in the schema",
+                resource.entity_type
+            ))
+        })?;
+        let resource_uid = uid(resource_type, &resource.id);
 
         let mut entities = Vec::with_capacity(principal.roles.len() + 2);
         let mut parents = HashSet::with_capacity(principal.roles.len());
         for role in &principal.roles {
-            let role_uid = uid(ROLE_TYPE, role)?;
+            let role_uid = uid(&self.role_type, role);
             entities.push(Entity::new_no_attrs(role_uid.clone(), HashSet::new()));
             parents.insert(role_uid);
         }
@@ -334,9 +380,17 @@ impl PolicyEngine {
             Entity::new(resource_uid.clone(), resource_attrs, HashSet::new())
                 .map_err(|e| AuthzError::Entities(e.to_string()))?,
         );
-        let entities = Entities::from_entities(entities, Some(&self.schema))
-            .map_err(|e| AuthzError::Entities(e.to_string()))?;
+        // Entities are not validated against the schema on this hot path (it costs more than the
+        // decision). The principal is built from the runtime's own schema fragment; a resource
+        // attribute the application forgot or mistyped makes a policy fail to evaluate, and any
+        // evaluation error denies below, so a skipped forbid can never turn into an allow.
+        let entities = match &self.actions {
+            Some(actions) => actions.clone().add_entities(entities, None),
+            None => Entities::from_entities(entities, None),
+        }
+        .map_err(|e| AuthzError::Entities(e.to_string()))?;
 
+        let policies = self.slice(&action_uid, action, principal)?;
         let context = match context {
             serde_json::Value::Null => Context::empty(),
             value => Context::from_json_value(value.clone(), Some((&self.schema, &action_uid)))
@@ -352,22 +406,86 @@ impl PolicyEngine {
         .map_err(|e| AuthzError::Request(e.to_string()))?;
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+            .is_authorized(&request, &policies, &entities);
         let mut policies: Vec<String> = response
             .diagnostics()
             .reason()
             .map(ToString::to_string)
             .collect();
         policies.sort();
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            tracing::warn!(action, ?errors, "policy evaluation failed; denying");
+        }
         Ok(Decision {
-            allowed: response.decision() == cedar_policy::Decision::Allow,
+            allowed: response.decision() == cedar_policy::Decision::Allow && errors.is_empty(),
             policies,
-            errors: response
-                .diagnostics()
-                .errors()
-                .map(ToString::to_string)
-                .collect(),
+            errors,
         })
+    }
+
+    /// The policies that can possibly apply to `action` for a principal with these roles.
+    ///
+    /// A policy whose scope cannot match is never satisfied, so leaving it out changes no
+    /// decision; it only saves evaluating it. A policy is left out only when its action scope
+    /// excludes `action` (through the schema's action groups) or its principal scope requires
+    /// a role the principal does not have. Everything else is kept. Slices are cached, since
+    /// the combinations of actions and role sets are few.
+    fn slice(
+        &self,
+        action_uid: &EntityUid,
+        action: &str,
+        principal: &Principal,
+    ) -> Result<Arc<PolicySet>, AuthzError> {
+        let key = (action.to_owned(), principal.roles.clone());
+        let mut slices = self
+            .slices
+            .lock()
+            .map_err(|_| AuthzError::Request("policy slice cache poisoned".into()))?;
+        if let Some(set) = slices.get(&key) {
+            return Ok(set.clone());
+        }
+        let action_ancestors: Vec<&EntityUid> = self
+            .actions
+            .as_ref()
+            .and_then(|a| a.ancestors(action_uid))
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let action_matches = |constraint: ActionConstraint| match constraint {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(a) => &a == action_uid,
+            ActionConstraint::In(list) => list
+                .iter()
+                .any(|a| a == action_uid || action_ancestors.contains(&a)),
+        };
+        let role_matches = |uid: &EntityUid| {
+            uid.type_name() != &self.role_type || principal.has_role(uid.id().unescaped())
+        };
+        let principal_matches = |constraint: PrincipalConstraint| match constraint {
+            PrincipalConstraint::In(uid) | PrincipalConstraint::IsIn(_, uid) => role_matches(&uid),
+            PrincipalConstraint::Any | PrincipalConstraint::Eq(_) | PrincipalConstraint::Is(_) => {
+                true
+            }
+        };
+        let kept = self
+            .policies
+            .policies()
+            .filter(|p| {
+                action_matches(p.action_constraint()) && principal_matches(p.principal_constraint())
+            })
+            .cloned();
+        let set = Arc::new(
+            PolicySet::from_policies(kept).map_err(|e| AuthzError::Request(e.to_string()))?,
+        );
+        if slices.len() >= MAX_SLICES {
+            slices.clear();
+        }
+        slices.insert(key, set.clone());
+        Ok(set)
     }
 
     /// How many policies are loaded, the tenant-isolation policy included.
@@ -383,11 +501,6 @@ fn parse_fragment(source: &PolicySource) -> Result<SchemaFragment, LoadError> {
             location: location(&source.name, &source.text, Some(&e)),
             message: e.to_string(),
         })
-}
-
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, AuthzError> {
-    let ty = EntityTypeName::from_str(type_name).map_err(|e| AuthzError::Request(e.to_string()))?;
-    Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
 }
 
 fn restricted(value: &AttrValue) -> RestrictedExpression {

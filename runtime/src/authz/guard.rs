@@ -141,6 +141,18 @@ impl Authz {
         }
     }
 
+    /// Records a completed action (a write) in the audit log, with the principal and trace filled in.
+    pub async fn record(&self, event_type: &str, action: &str, resource: &str) {
+        let entry = self
+            .shared
+            .audit
+            .entry(event_type, action, Outcome::Success)
+            .principal(&self.principal)
+            .resource(resource)
+            .trace(self.trace.as_ref());
+        self.shared.audit.emit(entry).await;
+    }
+
     /// Decides without auditing or rejecting: for filtering lists, where each item is not a sensitive action.
     pub fn check(&self, action: &str, resource: &Resource) -> bool {
         self.shared

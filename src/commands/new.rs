@@ -1,0 +1,239 @@
+//! `palisade new`: validate the name and target, settle answers, render, then write the project and its first commit.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::CliError;
+use crate::answers::{self, AnswerSources, Prompter};
+use crate::apply::{self, GitOptions};
+use crate::template::{self, RenderInput, RuntimeSource};
+
+/// Arguments of `palisade new`.
+#[derive(Debug, Clone, Args)]
+pub struct NewArgs {
+    /// The project's name: a crate name (lowercase letters, digits, '-' and '_', starting with a letter).
+    pub name: String,
+    /// The template to render.
+    #[arg(long, short, default_value = "service")]
+    pub template: String,
+    /// The folder to create (default: ./<NAME>). It must not exist or be empty.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Answer a question: --define database=postgres. Highest priority; repeatable.
+    #[arg(long = "define", short = 'd', value_name = "KEY=VALUE")]
+    pub defines: Vec<String>,
+    /// A TOML file of answers.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Never prompt: take defaults for unanswered questions.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Do not initialize a git repository.
+    #[arg(long)]
+    pub no_git: bool,
+    /// Use palisade-runtime from this local path.
+    #[arg(long, value_name = "P", conflicts_with_all = ["runtime_git", "runtime_version"])]
+    pub runtime_path: Option<String>,
+    /// Use palisade-runtime from this git repository.
+    #[arg(long, value_name = "URL", conflicts_with = "runtime_version")]
+    pub runtime_git: Option<String>,
+    /// The git revision for --runtime-git.
+    #[arg(long, value_name = "R", requires = "runtime_git")]
+    pub rev: Option<String>,
+    /// Use this published version of palisade-runtime.
+    #[arg(long, value_name = "V")]
+    pub runtime_version: Option<String>,
+}
+
+/// Names a generated crate may not take.
+const RESERVED: &[&str] = &[
+    "self",
+    "super",
+    "crate",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "proc-macro",
+    "test",
+    "build",
+    "main",
+    "palisade",
+    "palisade-runtime",
+    "palisade_runtime",
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "static",
+    "struct",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "con",
+    "nul",
+    "aux",
+    "prn",
+];
+
+/// Why a project name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name is empty.
+    #[error("project name is empty")]
+    Empty,
+    /// The name holds a character other than a-z, 0-9, '-' and '_' (path separators, spaces, non-ASCII).
+    #[error("project name {0:?} may only hold lowercase a-z, 0-9, '-' and '_'")]
+    InvalidCharacter(String),
+    /// The name does not start with a letter.
+    #[error("project name {0:?} must start with a letter")]
+    BadStart(String),
+    /// The name is longer than 64 characters.
+    #[error("project name {0:?} is longer than 64 characters")]
+    TooLong(String),
+    /// The name is a Rust keyword, a standard crate or otherwise reserved.
+    #[error("project name {0:?} is reserved")]
+    Reserved(String),
+}
+
+/// Checks a project (crate) name, without I/O.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    let first = name.chars().next().ok_or(NameError::Empty)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(NameError::InvalidCharacter(name.to_owned()));
+    }
+    if !first.is_ascii_lowercase() {
+        return Err(NameError::BadStart(name.to_owned()));
+    }
+    if name.len() > 64 {
+        return Err(NameError::TooLong(name.to_owned()));
+    }
+    if RESERVED.contains(&name) {
+        return Err(NameError::Reserved(name.to_owned()));
+    }
+    Ok(())
+}
+
+impl NewArgs {
+    fn runtime(&self) -> RuntimeSource {
+        if let Some(p) = &self.runtime_path {
+            return RuntimeSource::Path(p.clone());
+        }
+        if let Some(url) = &self.runtime_git {
+            return RuntimeSource::Git {
+                url: url.clone(),
+                rev: self.rev.clone(),
+            };
+        }
+        if let Some(v) = &self.runtime_version {
+            return RuntimeSource::Version(v.clone());
+        }
+        // Built from a checkout of this repository: use its runtime, so a generated project
+        // always builds against the runtime this generator was tested with.
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+        if checkout.join("Cargo.toml").is_file() {
+            RuntimeSource::Path(checkout.display().to_string())
+        } else {
+            RuntimeSource::Version(env!("CARGO_PKG_VERSION").to_owned())
+        }
+    }
+}
+
+/// What `new` created, for the user interface to report.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The template id and version.
+    pub template: String,
+    /// How many files were written.
+    pub files: usize,
+    /// Whether a git repository was made.
+    pub git: bool,
+}
+
+/// Runs `palisade new`.
+pub fn run(args: &NewArgs, prompter: Option<&mut dyn Prompter>) -> Result<Created, CliError> {
+    validate_name(&args.name).map_err(|e| CliError::usage(e.to_string()))?;
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    apply::check_target(&target).map_err(CliError::from_apply)?;
+    let template = template::find(&args.template).map_err(|e| CliError::usage(e.to_string()))?;
+
+    let mut sources = AnswerSources {
+        defines: AnswerSources::parse_defines(&args.defines)
+            .map_err(|e| CliError::usage(e.to_string()))?,
+        env: AnswerSources::env_from(std::env::vars()),
+        ..AnswerSources::default()
+    };
+    if let Some(file) = &args.answers {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::usage(format!("cannot read answers file {}: {e}", file.display()))
+        })?;
+        sources.file = toml::from_str(&text)
+            .map_err(|e| CliError::usage(format!("answers file {}: {e}", file.display())))?;
+    }
+    let interactive =
+        !args.yes && std::env::var_os("CI").is_none() && std::io::stdin().is_terminal();
+    let prompter = if interactive { prompter } else { None };
+    let answers = answers::resolve(&template.manifest, &sources, prompter)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+
+    let runtime = args.runtime();
+    let input = RenderInput {
+        template: &template,
+        name: &args.name,
+        answers: &answers,
+        runtime: &runtime,
+        generator_version: env!("CARGO_PKG_VERSION"),
+    };
+    let plan = template::render(&input).map_err(|e| CliError::failure(e.to_string()))?;
+
+    let info = &template.manifest.template;
+    let git = (!args.no_git).then(|| GitOptions {
+        message: format!(
+            "Generate {} from palisade template {} {}",
+            args.name, info.id, info.version
+        ),
+    });
+    apply::apply(&plan, &target, git.as_ref()).map_err(CliError::from_apply)?;
+    Ok(Created {
+        dir: target,
+        template: format!("{} {}", info.id, info.version),
+        files: plan.files.len(),
+        git: git.is_some(),
+    })
+}

@@ -1,0 +1,88 @@
+//! `template.toml`: a template's id, version, questions, derived variables and conditional files.
+
+use serde::Deserialize;
+
+/// A parsed template manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Identity and description.
+    pub template: TemplateInfo,
+    /// What the user is asked, in order.
+    #[serde(default)]
+    pub questions: Vec<Question>,
+    /// Variables computed from the answers with Tera expressions, in order.
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+    /// Files or folders that exist only under some answers.
+    #[serde(default)]
+    pub files: Vec<FileRule>,
+}
+
+/// The `[template]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInfo {
+    /// The template's id (its folder name).
+    pub id: String,
+    /// Semantic version of the template.
+    pub version: semver::Version,
+    /// One line shown by `palisade templates`.
+    pub description: String,
+}
+
+/// One question.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    /// The answer's name, as used in templates and `--define`.
+    pub name: String,
+    /// The answer's type.
+    #[serde(rename = "type")]
+    pub kind: QuestionKind,
+    /// The prompt shown on a terminal.
+    pub prompt: String,
+    /// The default answer; a question without one is required.
+    pub default: Option<toml::Value>,
+    /// For `choice`: the allowed values.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// For `string`: a regular expression the whole answer must match.
+    pub validation: Option<String>,
+    /// Explains the validation in error messages.
+    pub validation_message: Option<String>,
+    /// A Tera expression over earlier answers; the question is asked only when it is true.
+    pub condition: Option<String>,
+}
+
+/// The type of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionKind {
+    /// Free text, optionally validated by a regular expression.
+    String,
+    /// `true` or `false`.
+    Bool,
+    /// One of `choices`.
+    Choice,
+}
+
+/// A derived variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    /// The variable's name.
+    pub name: String,
+    /// A Tera template producing its value.
+    pub value: String,
+}
+
+/// A rule that keeps a file or folder only when a condition holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRule {
+    /// A path under `files/` (before rendering); a folder applies to everything below it.
+    pub path: String,
+    /// A Tera expression over the answers.
+    pub condition: String,
+}
