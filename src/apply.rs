@@ -22,6 +22,14 @@ pub enum ApplyError {
     /// The target's parent folder does not exist.
     #[error("parent folder of {0} does not exist")]
     NoParent(PathBuf),
+    /// The target's parent folder does not accept new entries (permissions, read-only, special file system).
+    #[error("cannot write into {parent}: {error}")]
+    Unwritable {
+        /// The parent folder.
+        parent: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
     /// Writing failed (permissions, disk).
     #[error("cannot write {path}: {error}")]
     Io {
@@ -97,7 +105,10 @@ pub fn apply(plan: &Plan, target: &Path, git: Option<&GitOptions>) -> Result<(),
 }
 
 fn stage(plan: &Plan, staging: &Path, git: Option<&GitOptions>) -> Result<(), ApplyError> {
-    fs::create_dir(staging).map_err(io(staging))?;
+    fs::create_dir(staging).map_err(|error| ApplyError::Unwritable {
+        parent: parent_of(staging),
+        error,
+    })?;
     for file in &plan.files {
         let path = staging.join(&file.path);
         if let Some(dir) = path.parent() {

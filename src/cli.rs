@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new project from a template.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// List the templates and their questions.
     Templates(TemplatesArgs),
 }

@@ -38,13 +38,7 @@ impl CliError {
     fn from_apply(error: apply::ApplyError) -> Self {
         use apply::ApplyError as E;
         match &error {
-            E::NotEmpty(_) | E::NoParent(_) => Self::usage(error.to_string()),
-            E::Io { error: io, .. }
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
-                ) =>
-            {
+            E::NotEmpty(_) | E::NoParent(_) | E::Unwritable { .. } => {
                 Self::usage(error.to_string())
             }
             _ => Self::failure(error.to_string()),

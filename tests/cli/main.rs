@@ -1,1 +1,7 @@
-//! placeholder
+//! Integration tests of the `palisade` CLI: one test binary, one module per area.
+
+mod determinism;
+mod e2e;
+mod errors;
+mod snapshots;
+mod support;

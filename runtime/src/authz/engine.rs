@@ -208,8 +208,11 @@ pub struct PolicyEngine {
     /// each request's entity set.
     actions: Option<Entities>,
     /// Policy sets sliced by (action, roles); see [`PolicyEngine::slice`].
-    slices: Mutex<HashMap<(String, Vec<String>), Arc<PolicySet>>>,
+    slices: Mutex<HashMap<SliceKey, Arc<PolicySet>>>,
 }
+
+/// An action and a sorted role list.
+type SliceKey = (String, Vec<String>);
 
 /// How many sliced policy sets are kept before the cache starts over.
 const MAX_SLICES: usize = 4096;
