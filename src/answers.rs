@@ -288,3 +288,115 @@ pub fn validate(question: &Question, value: &Value, template: &str) -> Result<()
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        toml::from_str(
+            r#"
+            [template]
+            id = "t"
+            version = "1.0.0"
+            description = "test"
+            [[questions]]
+            name = "owner"
+            type = "string"
+            prompt = "Owner"
+            [[questions]]
+            name = "db"
+            type = "choice"
+            prompt = "Database"
+            choices = ["a", "b"]
+            default = "a"
+            [[questions]]
+            name = "pool"
+            type = "bool"
+            prompt = "Pool?"
+            default = true
+            condition = 'db == "b"'
+            "#,
+        )
+        .unwrap()
+    }
+
+    struct Scripted(Vec<Value>);
+
+    impl Prompter for Scripted {
+        fn ask(&mut self, _question: &Question, _default: Option<&Value>) -> Option<Value> {
+            (!self.0.is_empty()).then(|| self.0.remove(0))
+        }
+    }
+
+    fn sources(defines: &[(&str, &str)]) -> AnswerSources {
+        AnswerSources {
+            defines: defines
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_required_answer_without_a_terminal_names_the_flag() {
+        let error = resolve(&manifest(), &sources(&[]), None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "answer owner is required: pass --define owner=<value>"
+        );
+    }
+
+    #[test]
+    fn priorities_conditions_and_prompts() {
+        let mut env = sources(&[("owner", "from-define")]);
+        env.env = AnswerSources::env_from([
+            ("PALISADE_ANSWER_OWNER".to_owned(), "from-env".to_owned()),
+            ("PATH".to_owned(), "x".to_owned()),
+        ]);
+        env.file
+            .insert("db".into(), toml::Value::String("b".into()));
+        let answers = resolve(&manifest(), &env, None).unwrap();
+        assert_eq!(
+            answers["owner"],
+            Value::String("from-define".into()),
+            "--define beats the environment"
+        );
+        assert_eq!(
+            answers["db"],
+            Value::String("b".into()),
+            "the answers file beats the default"
+        );
+        assert_eq!(
+            answers["pool"],
+            Value::Bool(true),
+            "a question whose condition holds takes its default"
+        );
+
+        let only_env = AnswerSources {
+            env: env.env.clone(),
+            ..Default::default()
+        };
+        let answers = resolve(&manifest(), &only_env, None).unwrap();
+        assert_eq!(answers["owner"], Value::String("from-env".into()));
+        assert!(
+            !answers.contains_key("pool"),
+            "a question whose condition is false gets no answer"
+        );
+
+        let mut prompter = Scripted(vec![
+            Value::String("prompted".into()),
+            Value::String("b".into()),
+            Value::Bool(false),
+        ]);
+        let answers = resolve(&manifest(), &sources(&[]), Some(&mut prompter)).unwrap();
+        assert_eq!(answers["owner"], Value::String("prompted".into()));
+        assert_eq!(answers["pool"], Value::Bool(false));
+        let mut aborted = Scripted(vec![]);
+        assert_eq!(
+            resolve(&manifest(), &sources(&[]), Some(&mut aborted)).unwrap_err(),
+            AnswerError::Aborted("owner".into())
+        );
+    }
+}
