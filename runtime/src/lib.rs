@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod check;
 pub mod principal;
 pub mod problem;
 pub mod secrets;

@@ -85,8 +85,11 @@ where
         let inner = tower::util::MapResponseLayer::new(IntoResponse::into_response).layer(inner);
         let service = ServiceBuilder::new()
             .layer(TraceLayer)
-            .layer(AuthnLayer::new(s.authenticator.clone(), s.audit.clone()))
-            .layer(TenantGuardLayer::new(s.tenant.clone(), s.audit.clone()))
+            .layer(AuthnLayer::authenticate(
+                s.authenticator.clone(),
+                s.audit.clone(),
+            ))
+            .layer(TenantGuardLayer::guard(s.tenant.clone(), s.audit.clone()))
             .layer(AuthzLayer::new(s.engine.clone(), s.audit.clone()))
             .service(inner);
         BoxCloneSyncService::new(service)

@@ -61,12 +61,14 @@ impl TraceContext {
 
     /// A fresh, random trace context (sampled flag off).
     pub fn generate() -> Self {
-        let a = uuid::Uuid::new_v4().into_bytes();
-        let b = uuid::Uuid::new_v4().into_bytes();
+        let mut bytes = [0u8; 24];
+        random(&mut bytes);
+        let mut trace_id = [0u8; 16];
         let mut parent_id = [0u8; 8];
-        parent_id.copy_from_slice(&b[..8]);
+        trace_id.copy_from_slice(&bytes[..16]);
+        parent_id.copy_from_slice(&bytes[16..]);
         Self {
-            trace_id: a,
+            trace_id,
             parent_id,
             flags: 0,
         }
@@ -82,9 +84,8 @@ impl TraceContext {
 
     /// A child context: same trace, new span id, same flags, for an outbound call.
     pub fn child(&self) -> Self {
-        let b = uuid::Uuid::new_v4().into_bytes();
         let mut parent_id = [0u8; 8];
-        parent_id.copy_from_slice(&b[..8]);
+        random(&mut parent_id);
         Self { parent_id, ..*self }
     }
 
@@ -97,6 +98,11 @@ impl TraceContext {
     pub fn to_header_value(&self) -> HeaderValue {
         HeaderValue::from_str(&self.to_string()).expect("hex and dashes are valid header bytes")
     }
+}
+
+/// Fills `bytes` from aws-lc's user-space CSPRNG (no system call per id, unlike `getrandom`).
+pub(crate) fn random(bytes: &mut [u8]) {
+    aws_lc_rs::rand::fill(bytes).expect("the system random generator is available");
 }
 
 fn is_lower_hex(s: &str) -> bool {

@@ -103,7 +103,7 @@ impl AuditEntry {
     pub fn new(source: &str, event_type: &str, action: &str, outcome: Outcome) -> Self {
         Self {
             specversion: "1.0".to_owned(),
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new_id(),
             source: clean(source),
             event_type: clean(event_type),
             time: OffsetDateTime::now_utc(),
@@ -170,6 +170,15 @@ impl AuditEntry {
     pub fn chain(&self) -> &str {
         self.data.tenant.as_ref().map_or("-", TenantId::as_str)
     }
+}
+
+/// A random (version 4) UUID.
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    crate::trace::random(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Replaces control characters (which could forge log lines or terminal escapes) with U+FFFD and

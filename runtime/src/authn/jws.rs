@@ -1,12 +1,11 @@
 //! Compact JWS and JWT claim validation: every structural, header and claim check before and after the signature.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::AuthnError;
@@ -36,9 +35,9 @@ pub(crate) async fn verify_jws(
     let header_bytes = URL_SAFE_NO_PAD
         .decode(h)
         .map_err(|_| AuthnError::Malformed("header is not base64url"))?;
-    reject_duplicate_members(&header_bytes)
+    let header = unique_object(&header_bytes)
         .map_err(|_| AuthnError::Malformed("header is not a JSON object without duplicates"))?;
-    let header: Header = serde_json::from_slice(&header_bytes)
+    let header: Header = serde_json::from_value(Value::Object(header))
         .map_err(|_| AuthnError::Malformed("header does not parse"))?;
     check_header(&header)?;
     if !algorithms.contains(&header.alg) {
@@ -90,10 +89,8 @@ pub(crate) fn validate_claims(
     now: i64,
 ) -> Result<(Principal, i64), AuthnError> {
     check_typ(jws.header.typ.as_deref(), &config.token_type)?;
-    reject_duplicate_members(&jws.payload)
+    let claims = unique_object(&jws.payload)
         .map_err(|_| AuthnError::Malformed("claims are not a JSON object without duplicates"))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
-        .map_err(|_| AuthnError::Malformed("claims do not parse"))?;
     let leeway = config.leeway.as_secs() as i64;
 
     let iss = string_claim(&claims, "iss")?.ok_or(AuthnError::MissingClaim("iss"))?;
@@ -256,30 +253,32 @@ fn space_list(value: Option<&Value>, name: &'static str) -> Result<Vec<String>, 
     }
 }
 
-/// Fails on a JSON object that repeats a member name at the top level. serde_json keeps the last
-/// duplicate silently, and two parsers disagreeing on which one wins is a known JWT attack.
-fn reject_duplicate_members(json: &[u8]) -> Result<(), serde_json::Error> {
-    struct UniqueKeys;
-    impl<'de> Deserialize<'de> for UniqueKeys {
+/// Parses a JSON object, failing when it repeats a member name at the top level. serde_json
+/// keeps the last duplicate silently, and two parsers disagreeing on which one wins is a known
+/// JWT attack.
+fn unique_object(json: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    struct UniqueObject(Map<String, Value>);
+    impl<'de> Deserialize<'de> for UniqueObject {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_map(UniqueKeys)
+            d.deserialize_map(UniqueVisitor)
         }
     }
-    impl<'de> Visitor<'de> for UniqueKeys {
-        type Value = UniqueKeys;
+    struct UniqueVisitor;
+    impl<'de> Visitor<'de> for UniqueVisitor {
+        type Value = UniqueObject;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-            let mut seen = HashSet::new();
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueObject, A::Error> {
+            let mut object = Map::new();
             while let Some(key) = map.next_key::<String>()? {
-                if !seen.insert(key) {
+                let value: Value = map.next_value()?;
+                if object.insert(key, value).is_some() {
                     return Err(serde::de::Error::custom("duplicate member"));
                 }
-                map.next_value::<IgnoredAny>()?;
             }
-            Ok(UniqueKeys)
+            Ok(UniqueObject(object))
         }
     }
-    serde_json::from_slice::<UniqueKeys>(json).map(|_| ())
+    serde_json::from_slice::<UniqueObject>(json).map(|o| o.0)
 }

@@ -19,7 +19,7 @@ pub use config::{
 };
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::JwkSet;
-pub use layer::{Authn, AuthnLayer};
+pub use layer::{Authn, AuthnCheck, AuthnLayer};
 
 use crate::principal::Principal;
 

@@ -1,15 +1,14 @@
 //! `TenantGuardLayer`: a tenant named by path parameter, header or subdomain must equal the principal's, else 403 and an audit entry.
 
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use http::{HeaderName, Request, header};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::audit::{AuditEmitter, Outcome, event_type};
+use crate::check::{AsyncCheck, CheckLayer, Checked};
 use crate::principal::Principal;
 use crate::problem::Problem;
 use crate::trace::TraceContext;
@@ -36,68 +35,42 @@ impl Default for TenantGuardConfig {
 }
 
 /// Enforces that the request's tenant is the principal's. Must run after authentication.
+pub type TenantGuardLayer = CheckLayer<TenantCheck>;
+
+/// The service built by [`TenantGuardLayer`].
+pub type TenantGuard<S> = Checked<S, TenantCheck>;
+
+/// The tenant check: compares every tenant the request names with the principal's.
 #[derive(Clone)]
-pub struct TenantGuardLayer {
-    config: std::sync::Arc<TenantGuardConfig>,
+pub struct TenantCheck {
+    config: Arc<TenantGuardConfig>,
     audit: AuditEmitter,
 }
 
 impl TenantGuardLayer {
     /// A guard with `config`, auditing mismatches to `audit`.
-    pub fn new(config: TenantGuardConfig, audit: AuditEmitter) -> Self {
-        Self {
-            config: std::sync::Arc::new(config),
+    pub fn guard(config: TenantGuardConfig, audit: AuditEmitter) -> Self {
+        CheckLayer::new(TenantCheck {
+            config: Arc::new(config),
             audit,
-        }
+        })
     }
 }
 
-impl<S> Layer<S> for TenantGuardLayer {
-    type Service = TenantGuard<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        TenantGuard {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// The service built by [`TenantGuardLayer`].
-#[derive(Clone)]
-pub struct TenantGuard<S> {
-    inner: S,
-    layer: TenantGuardLayer,
-}
-
-impl<S, B> Service<Request<B>> for TenantGuard<S>
-where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
+impl<B: Send + 'static> AsyncCheck<B> for TenantCheck {
+    fn check(&self, req: Request<B>) -> BoxFuture<'static, Result<Request<B>, Response>> {
+        let this = self.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-                return Ok(Problem::missing_layer().into_response());
+                return Err(Problem::missing_layer().into_response());
             };
-            let named = named_tenants(&layer.config, &mut parts).await;
+            let named = named_tenants(&this.config, &mut parts).await;
             let foreign = named
                 .iter()
                 .find(|(_, t)| t.as_str() != principal.tenant.as_str());
             if let Some((place, named_tenant)) = foreign {
-                let entry = layer
+                let entry = this
                     .audit
                     .entry(
                         event_type::TENANT_MISMATCH,
@@ -108,12 +81,12 @@ where
                     .resource(parts.uri.path())
                     .reason(&format!("{place} names tenant {named_tenant:?}"))
                     .trace(parts.extensions.get::<TraceContext>());
-                layer.audit.emit(entry).await;
-                return Ok(Problem::forbidden()
+                this.audit.emit(entry).await;
+                return Err(Problem::forbidden()
                     .with_detail("the request names another tenant")
                     .into_response());
             }
-            inner.call(Request::from_parts(parts, body)).await
+            Ok(Request::from_parts(parts, body))
         })
     }
 }

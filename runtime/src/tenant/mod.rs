@@ -4,6 +4,6 @@ mod guard;
 #[cfg(feature = "sql")]
 mod pg;
 
-pub use guard::{TenantGuard, TenantGuardConfig, TenantGuardLayer};
+pub use guard::{TenantCheck, TenantGuard, TenantGuardConfig, TenantGuardLayer};
 #[cfg(feature = "sql")]
 pub use pg::{TENANT_SETTING, begin_tenant_tx};
