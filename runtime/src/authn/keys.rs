@@ -140,6 +140,33 @@ impl KeyStore {
         self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey)
     }
 
+    /// The number of trusted keys, loading them first if none are loaded yet (with the same
+    /// back-off as a first request). A loaded set is never refetched here, so a readiness probe
+    /// cannot be used to hammer the issuer.
+    pub(crate) async fn ensure(&self) -> Result<usize, AuthnError> {
+        let loaded = self.keys.read().expect("key store lock poisoned").len();
+        if loaded > 0 || matches!(self.source, KeySource::Static(_)) {
+            return Ok(loaded);
+        }
+        let mut state = self.fetch_state.lock().await;
+        let loaded = self.keys.read().expect("key store lock poisoned").len();
+        if loaded > 0 {
+            return Ok(loaded);
+        }
+        if state
+            .last_initial
+            .is_some_and(|t| t.elapsed() < INITIAL_RETRY.min(self.refetch_interval))
+        {
+            return Err(AuthnError::KeysUnavailable("key set not loaded yet".into()));
+        }
+        state.last_initial = Some(Instant::now());
+        let set = self.fetch().await?;
+        let vetted = vet_set(&set, self.allow_symmetric);
+        let n = vetted.len();
+        *self.keys.write().expect("key store lock poisoned") = Arc::new(vetted);
+        Ok(n)
+    }
+
     /// Fetches the key set now (for a readiness check at start-up).
     pub(crate) async fn refresh(&self) -> Result<usize, AuthnError> {
         if matches!(self.source, KeySource::Static(_)) {

@@ -168,6 +168,12 @@ impl Authenticator {
         self.keys.refresh().await
     }
 
+    /// How many usable keys are trusted, loading them if none are yet; never refetches a loaded
+    /// set. For readiness probes, which anyone may call.
+    pub async fn ensure_keys(&self) -> Result<usize, AuthnError> {
+        self.keys.ensure().await
+    }
+
     /// Validates a bearer token (the part after `Bearer `) and returns its principal.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthnError> {
         if token.len() > self.config.max_token_len {

@@ -48,6 +48,12 @@ async fn unknown_kid_refetches_once_per_interval() {
         1,
         "first use fetches discovery and JWKS"
     );
+    assert_eq!(authn.ensure_keys().await, Ok(2));
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "a readiness check never refetches a loaded set"
+    );
 
     let unknown = authority
         .token("acme", "alice")
