@@ -128,8 +128,13 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
         "template_version",
         &input.template.manifest.template.version.to_string(),
     );
+    // One Tera instance for the whole render: building one registers every built-in filter,
+    // which costs more than rendering a small path.
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
     for variable in &input.template.manifest.variables {
-        let value = Tera::one_off(&variable.value, &context, false)
+        let value = tera
+            .render_str(&variable.value, &context)
             .map_err(|e| tera_error(&format!("variable {}", variable.name), &e))?;
         context.insert(&variable.name, &value);
     }
@@ -149,8 +154,12 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
         })? {
             continue;
         }
-        let rendered_path =
-            Tera::one_off(&stored, &context, false).map_err(|e| tera_error(&stored, &e))?;
+        let rendered_path = if stored.contains("{{") || stored.contains("{%") {
+            tera.render_str(&stored, &context)
+                .map_err(|e| tera_error(&stored, &e))?
+        } else {
+            stored.clone()
+        };
         let (path, is_template) = match rendered_path.strip_suffix(".tera") {
             Some(p) => (p.to_owned(), true),
             None => (rendered_path.clone(), false),
@@ -166,8 +175,6 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
                 file: stored.clone(),
                 message: "a .tera file must be UTF-8".into(),
             })?;
-            let mut tera = Tera::default();
-            tera.autoescape_on(vec![]);
             tera.add_raw_template(&stored, text)
                 .map_err(|e| tera_error(&stored, &e))?;
             tera.render(&stored, &context)
