@@ -62,12 +62,18 @@ pub struct AuthnConfig {
     pub token_type: TokenType,
     /// The claim holding the tenant: `tenant_id` by default, `tid` for Entra ID.
     pub tenant_claim: String,
+    /// The claim holding the token's unique id, required when set: `jti` by default, `uti` for
+    /// Entra ID. `None` stops requiring one (an explicit loosening).
+    pub jti_claim: Option<String>,
     /// Allowed clock skew for `exp`, `nbf` and `iat`; at most [`MAX_LEEWAY`].
     pub leeway: Duration,
     /// Where keys come from.
     pub keys: KeySource,
     /// An unknown `kid` causes at most one key refetch per this interval.
     pub refetch_interval: Duration,
+    /// A fetched key set older than this is refreshed on next use, so a key the issuer withdrew
+    /// stops verifying (already-cached tokens stay valid until their `exp`).
+    pub key_max_age: Duration,
     /// Tokens longer than this are refused unparsed.
     pub max_token_len: usize,
     /// How many verified tokens are cached.
@@ -119,9 +125,11 @@ impl AuthnConfig {
             ],
             token_type: TokenType::AccessTokenJwt,
             tenant_claim: "tenant_id".to_owned(),
+            jti_claim: Some("jti".to_owned()),
             leeway: Duration::from_secs(30),
             keys: KeySource::Discovery,
             refetch_interval: Duration::from_secs(30),
+            key_max_age: Duration::from_secs(600),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             cache_capacity: 10_000,
             introspection: None,
@@ -156,6 +164,12 @@ impl AuthnConfig {
     /// Sets the tenant claim's name.
     pub fn with_tenant_claim(mut self, claim: impl Into<String>) -> Self {
         self.tenant_claim = claim.into();
+        self
+    }
+
+    /// Sets the claim holding the token id (`uti` for Entra ID), or `None` to require none.
+    pub fn with_jti_claim(mut self, claim: Option<&str>) -> Self {
+        self.jti_claim = claim.map(str::to_owned);
         self
     }
 

@@ -99,7 +99,7 @@ pub(crate) fn validate_claims(
     }
     check_audience(claims.get("aud"), &config.audiences)?;
     let exp = numeric_date(&claims, "exp")?.ok_or(AuthnError::MissingClaim("exp"))?;
-    if now > exp + leeway {
+    if now > exp.saturating_add(leeway) {
         return Err(AuthnError::Expired);
     }
     if numeric_date(&claims, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
@@ -109,7 +109,11 @@ pub(crate) fn validate_claims(
         return Err(AuthnError::IssuedInFuture);
     }
     let sub = string_claim(&claims, "sub")?.ok_or(AuthnError::MissingClaim("sub"))?;
-    string_claim(&claims, "jti")?.ok_or(AuthnError::MissingClaim("jti"))?;
+    if let Some(jti) = &config.jti_claim
+        && tenant_claim(&claims, jti).is_err()
+    {
+        return Err(AuthnError::MissingClaim("jti"));
+    }
     let tenant = tenant_claim(&claims, &config.tenant_claim)?;
     let tenant = TenantId::new(tenant).map_err(|_| AuthnError::InvalidClaim("tenant"))?;
     let principal = principal_from_claims(&claims, tenant, sub)?;

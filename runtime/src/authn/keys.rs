@@ -57,6 +57,8 @@ pub(crate) struct KeyStore {
     refetch_interval: Duration,
     keys: RwLock<Arc<Vec<Arc<VerifyKey>>>>,
     fetch_state: Mutex<FetchState>,
+    loaded_at: std::sync::Mutex<Option<Instant>>,
+    max_age: Duration,
 }
 
 /// When keys were last fetched, by why.
@@ -64,6 +66,7 @@ pub(crate) struct KeyStore {
 struct FetchState {
     last_initial: Option<Instant>,
     last_refetch: Option<Instant>,
+    last_refresh: Option<Instant>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +87,8 @@ impl KeyStore {
             refetch_interval: config.refetch_interval,
             keys: RwLock::new(Arc::new(Vec::new())),
             fetch_state: Mutex::new(FetchState::default()),
+            loaded_at: std::sync::Mutex::new(None),
+            max_age: config.key_max_age,
         };
         if let KeySource::Static(set) = &config.keys {
             *store.keys.write().expect("key store lock poisoned") = Arc::new(vet_set(set, true));
@@ -99,7 +104,13 @@ impl KeyStore {
         alg: Algorithm,
     ) -> Result<Arc<VerifyKey>, AuthnError> {
         if let Some(key) = self.lookup(kid, alg)? {
-            return Ok(key);
+            if !self.is_stale() {
+                return Ok(key);
+            }
+            // The set is old: refresh it (one request does, others go on with the old set), then
+            // look again, so a key the issuer withdrew stops verifying.
+            self.refresh_if_stale().await;
+            return self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey);
         }
         if matches!(self.source, KeySource::Static(_)) {
             return Err(AuthnError::UnknownKey);
@@ -135,8 +146,7 @@ impl KeyStore {
         let fetched = self.fetch().await;
         drop(state);
         let set = fetched?;
-        *self.keys.write().expect("key store lock poisoned") =
-            Arc::new(vet_set(&set, self.allow_symmetric));
+        self.store(&set);
         self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey)
     }
 
@@ -161,10 +171,7 @@ impl KeyStore {
         }
         state.last_initial = Some(Instant::now());
         let set = self.fetch().await?;
-        let vetted = vet_set(&set, self.allow_symmetric);
-        let n = vetted.len();
-        *self.keys.write().expect("key store lock poisoned") = Arc::new(vetted);
-        Ok(n)
+        Ok(self.store(&set))
     }
 
     /// Fetches the key set now (for a readiness check at start-up).
@@ -174,10 +181,45 @@ impl KeyStore {
         }
         let _state = self.fetch_state.lock().await;
         let set = self.fetch().await?;
-        let vetted = vet_set(&set, self.allow_symmetric);
+        Ok(self.store(&set))
+    }
+
+    /// Vets and installs a fetched set; returns how many keys it kept.
+    fn store(&self, set: &JwkSet) -> usize {
+        let vetted = vet_set(set, self.allow_symmetric);
         let n = vetted.len();
         *self.keys.write().expect("key store lock poisoned") = Arc::new(vetted);
-        Ok(n)
+        *self.loaded_at.lock().expect("key store lock poisoned") = Some(Instant::now());
+        n
+    }
+
+    fn is_stale(&self) -> bool {
+        self.loaded_at
+            .lock()
+            .expect("key store lock poisoned")
+            .is_some_and(|t| t.elapsed() >= self.max_age)
+    }
+
+    async fn refresh_if_stale(&self) {
+        let Ok(mut state) = self.fetch_state.try_lock() else {
+            return;
+        };
+        if !self.is_stale()
+            || state
+                .last_refresh
+                .is_some_and(|t| t.elapsed() < self.refetch_interval)
+        {
+            return;
+        }
+        state.last_refresh = Some(Instant::now());
+        match self.fetch().await {
+            Ok(set) => {
+                self.store(&set);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "key set refresh failed; keeping the current keys")
+            }
+        }
     }
 
     fn lookup(

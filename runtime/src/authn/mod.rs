@@ -117,7 +117,10 @@ impl Expiry<[u8; 32], CachedToken> for UntilExp {
         value: &CachedToken,
         _now: std::time::Instant,
     ) -> Option<Duration> {
-        let left = value.exp + self.leeway - now_secs();
+        let left = value
+            .exp
+            .saturating_add(self.leeway)
+            .saturating_sub(now_secs());
         Some(Duration::from_secs(left.max(0) as u64))
     }
 }
@@ -186,7 +189,7 @@ impl Authenticator {
         let now = now_secs();
         let leeway = self.config.leeway.as_secs() as i64;
         if let Some(hit) = self.verified.get(&hash)
-            && now <= hit.exp + leeway
+            && now <= hit.exp.saturating_add(leeway)
         {
             return Ok((*hit.principal).clone());
         }

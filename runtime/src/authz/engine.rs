@@ -372,13 +372,14 @@ impl PolicyEngine {
         );
 
         let mut resource_attrs = HashMap::with_capacity(resource.attrs.len() + 1);
+        for (name, value) in &resource.attrs {
+            resource_attrs.insert(name.clone(), restricted(value));
+        }
+        // Inserted last, so an attribute named `tenant` can never replace the owning tenant.
         resource_attrs.insert(
             "tenant".to_owned(),
             RestrictedExpression::new_string(resource.tenant.to_string()),
         );
-        for (name, value) in &resource.attrs {
-            resource_attrs.insert(name.clone(), restricted(value));
-        }
         entities.push(
             Entity::new(resource_uid.clone(), resource_attrs, HashSet::new())
                 .map_err(|e| AuthzError::Entities(e.to_string()))?,

@@ -207,6 +207,13 @@ fn parse_app_service(inner: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, 
 }
 
 fn parse_secret_uri(uri: &str, hosts: &VaultHostPolicy) -> Result<SecretRef, SecretRefError> {
+    // The URL parser would resolve dot segments (`a/../b` becomes `b`); refuse them instead.
+    if uri
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err(SecretRefError::InvalidPath(uri.to_owned()));
+    }
     let url = url::Url::parse(uri).map_err(|_| SecretRefError::InvalidPath(uri.to_owned()))?;
     if url.scheme() != "https" {
         return Err(SecretRefError::NotHttps(uri.to_owned()));

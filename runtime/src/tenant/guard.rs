@@ -97,13 +97,25 @@ async fn named_tenants(
     parts: &mut http::request::Parts,
 ) -> Vec<(&'static str, String)> {
     let mut named = Vec::new();
-    if let Some(param) = &config.path_param
-        && let Ok(params) = RawPathParams::from_request_parts(parts, &()).await
-    {
-        for (key, value) in &params {
-            if key == param {
-                named.push(("path parameter", value.to_owned()));
+    if let Some(param) = &config.path_param {
+        match RawPathParams::from_request_parts(parts, &()).await {
+            Ok(params) => {
+                for (key, value) in &params {
+                    if key == param {
+                        named.push(("path parameter", value.to_owned()));
+                    }
+                }
             }
+            // Parameters that do not decode (e.g. `%FF`) cannot be checked, so they cannot pass.
+            Err(_)
+                if parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .is_some_and(|m| m.as_str().contains(&format!("{{{param}}}"))) =>
+            {
+                named.push(("path parameter", "\u{FFFD}".to_owned()));
+            }
+            Err(_) => {}
         }
     }
     if let Some(name) = &config.header {

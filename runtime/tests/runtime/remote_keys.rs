@@ -176,3 +176,128 @@ async fn opaque_tokens_are_introspected_and_the_answer_cached() {
         Err(AuthnError::WrongAudience)
     );
 }
+
+#[tokio::test]
+async fn a_key_the_issuer_withdrew_stops_verifying() {
+    use std::sync::Mutex;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let authority = TestAuthority::new(issuer.clone(), AUDIENCE);
+    let jwks = Arc::new(Mutex::new(authority.jwks_json().clone()));
+    let served = jwks.clone();
+    let discovery = json!({ "issuer": issuer, "jwks_uri": format!("{issuer}/jwks") });
+    let router = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || {
+                let body = served.lock().unwrap().clone();
+                async move { axum::Json(body) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let mut config = AuthnConfig::new(&issuer, AUDIENCE)
+        .allow_insecure_http(true)
+        .with_refetch_interval(Duration::ZERO);
+    config.key_max_age = Duration::ZERO;
+    let authn = Authenticator::new(config).unwrap();
+    authn
+        .authenticate(&authority.token("acme", "alice").sign())
+        .await
+        .unwrap();
+
+    // The issuer rotates its ES256 key out; the next token signed with it is refused.
+    let rsa_only = json!({ "keys": [authority.jwks_json()["keys"][1].clone()] });
+    *jwks.lock().unwrap() = rsa_only;
+    let after = authority.token("acme", "bob").sign();
+    assert_eq!(
+        authn.authenticate(&after).await,
+        Err(AuthnError::UnknownKey)
+    );
+    authn
+        .authenticate(&authority.token("acme", "carol").rs256().sign())
+        .await
+        .expect("the remaining key still verifies");
+}
+
+#[tokio::test]
+async fn entra_id_shaped_tokens_with_the_entra_settings() {
+    use palisade_runtime::PrincipalKind;
+    use palisade_runtime::authn::TokenType;
+
+    let authority = TestAuthority::new(
+        "https://login.microsoftonline.com/tid-1/v2.0",
+        "api://notes",
+    );
+    let config = authority
+        .authn_config()
+        .with_tenant_claim("tid")
+        .with_token_type(TokenType::Jwt)
+        .with_jti_claim(Some("uti"));
+    let authn = Authenticator::new(config).unwrap();
+    let app_token = authority
+        .token("ignored", "app-object-id")
+        .without_claim("tenant_id")
+        .without_claim("jti")
+        .without_claim("scope")
+        .claim("tid", json!("contoso"))
+        .claim("uti", json!("AbCdEf"))
+        .claim("idtyp", json!("app"))
+        .claim("roles", json!(["writer"]))
+        .header("typ", json!("JWT"))
+        .sign();
+    let principal = authn.authenticate(&app_token).await.unwrap();
+    assert_eq!(
+        (principal.tenant.as_str(), principal.kind),
+        ("contoso", PrincipalKind::Service)
+    );
+    let user_token = authority
+        .token("ignored", "user-oid")
+        .without_claim("tenant_id")
+        .without_claim("jti")
+        .without_claim("scope")
+        .claim("tid", json!("contoso"))
+        .claim("uti", json!("XyZ"))
+        .claim("scp", json!("notes.read notes.write"))
+        .without_header("typ")
+        .sign();
+    let principal = authn.authenticate(&user_token).await.unwrap();
+    assert_eq!(principal.kind, PrincipalKind::User);
+    assert_eq!(principal.scopes, ["notes.read", "notes.write"]);
+    // With the strict defaults the same token is refused (no at+jwt typ, no tenant_id, no jti).
+    let strict = Authenticator::new(authority.authn_config()).unwrap();
+    assert!(strict.authenticate(&user_token).await.is_err());
+}
+
+#[tokio::test]
+async fn hmac_keyed_with_a_public_key_fails_even_when_hmac_is_allowed() {
+    use jsonwebtoken::Algorithm;
+    use palisade_runtime::testing::RS256_KID;
+
+    let authority = TestAuthority::new("https://issuer.test", AUDIENCE);
+    let config = authority
+        .authn_config()
+        .with_algorithms(vec![Algorithm::RS256, Algorithm::HS256]);
+    let authn = Authenticator::new(config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({ "iss": "https://issuer.test", "aud": AUDIENCE, "sub": "mallory", "tenant_id": "acme",
+                         "jti": "x", "exp": now + 300, "iat": now });
+    let forged = authority.sign_raw(
+        &json!({ "alg": "HS256", "typ": "at+jwt", "kid": RS256_KID }),
+        &claims,
+        Algorithm::HS256,
+        Some(authority.rsa_public_pem().as_bytes()),
+    );
+    assert_eq!(
+        authn.authenticate(&forged).await,
+        Err(AuthnError::KeyMismatch)
+    );
+}

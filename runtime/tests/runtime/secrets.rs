@@ -98,6 +98,10 @@ fn reference_syntaxes() {
         Err(|e| matches!(e, SecretRefError::InvalidSecretName(_))),
     );
     check(
+        "@Microsoft.KeyVault(SecretUri=https://contoso.vault.azure.net/secrets/a/../b)",
+        Err(|e| matches!(e, SecretRefError::InvalidPath(_))),
+    );
+    check(
         "@Microsoft.KeyVault(SecretUri=https://contoso.vault.azure.net/keys/db)",
         Err(|e| matches!(e, SecretRefError::InvalidPath(_))),
     );

@@ -360,6 +360,15 @@ async fn negative_suite_through_the_stack() {
             audit: Some(event_type::TENANT_MISMATCH),
         },
         Case {
+            name: "undecodable tenant in the path",
+            method: Method::GET,
+            path: "/tenants/%FF/notes/n1",
+            token: Token::Raw(valid.clone()),
+            headers: &[],
+            status: StatusCode::FORBIDDEN,
+            audit: Some(event_type::TENANT_MISMATCH),
+        },
+        Case {
             name: "tenant mismatch by header",
             method: Method::GET,
             path: "/whoami",
