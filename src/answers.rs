@@ -99,6 +99,14 @@ pub enum AnswerError {
         /// The question.
         name: String,
     },
+    /// An answer was given for a question whose condition is false.
+    #[error("answer {name} does not apply here (it is asked only when {condition})")]
+    NotApplicable {
+        /// The question.
+        name: String,
+        /// Its condition.
+        condition: String,
+    },
     /// The user aborted a prompt.
     #[error("aborted at question {0}")]
     Aborted(String),
@@ -167,6 +175,14 @@ pub fn resolve(
                 }
             })?;
             if !holds {
+                if sources.defines.iter().any(|(k, _)| *k == question.name)
+                    || sources.file.contains_key(&question.name)
+                {
+                    return Err(AnswerError::NotApplicable {
+                        name: question.name.clone(),
+                        condition: condition.clone(),
+                    });
+                }
                 continue;
             }
         }
@@ -254,6 +270,13 @@ pub fn validate(question: &Question, value: &Value, template: &str) -> Result<()
             choices: question.choices.join(", "),
         }),
         (QuestionKind::String, Value::String(s)) => {
+            if question.reserved.contains(s) {
+                return Err(AnswerError::Invalid {
+                    name: question.name.clone(),
+                    value: s.clone(),
+                    message: "the name is reserved by the template".into(),
+                });
+            }
             let Some(pattern) = &question.validation else {
                 return Ok(());
             };

@@ -159,10 +159,14 @@ impl NewArgs {
         if let Some(v) = &self.runtime_version {
             return RuntimeSource::Version(v.clone());
         }
-        // Built from a checkout of this repository: use its runtime, so a generated project
-        // always builds against the runtime this generator was tested with.
-        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
-        if checkout.join("Cargo.toml").is_file() {
+        // Running from a checkout of this repository (the binary lives under its target folder):
+        // use its runtime, so a generated project builds against the runtime this generator
+        // was tested with. An installed generator uses the runtime release of its own version.
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let from_checkout =
+            std::env::current_exe().is_ok_and(|exe| exe.starts_with(checkout.join("target")));
+        let checkout = checkout.join("runtime");
+        if from_checkout && checkout.join("Cargo.toml").is_file() {
             RuntimeSource::Path(checkout.display().to_string())
         } else {
             RuntimeSource::Version(env!("CARGO_PKG_VERSION").to_owned())

@@ -49,6 +49,9 @@ pub struct Question {
     pub choices: Vec<String>,
     /// For `string`: a regular expression the whole answer must match.
     pub validation: Option<String>,
+    /// For `string`: answers that pass `validation` but are still refused (they would collide with the template's own names).
+    #[serde(default)]
+    pub reserved: Vec<String>,
     /// Explains the validation in error messages.
     pub validation_message: Option<String>,
     /// A Tera expression over earlier answers; the question is asked only when it is true.

@@ -94,6 +94,34 @@ fn bad_answers() {
         &["new", "svc", "--define", "resource=Note"],
         "answer resource: \"Note\" is invalid: a lowercase plural word",
     );
+    // Valid-looking names that would generate code colliding with the template's own names.
+    for name in ["states", "stores", "tenants", "paths", "resources"] {
+        let define = format!("resource={name}");
+        check(
+            nothing,
+            &["new", "svc", "--define", &define],
+            &format!(
+                "answer resource: \"{name}\" is invalid: the name is reserved by the template"
+            ),
+        );
+    }
+    check(
+        nothing,
+        &["new", "svc", "--define", "resource=bosss"],
+        "answer resource: \"bosss\" is invalid",
+    );
+    check(
+        nothing,
+        &[
+            "new",
+            "svc",
+            "--define",
+            "database=none",
+            "--define",
+            "audit_sink=database",
+        ],
+        "answer audit_sink does not apply here (it is asked only when database != \"none\")",
+    );
     check(
         nothing,
         &["new", "svc", "--define", "issuer=http://login.example.com"],
