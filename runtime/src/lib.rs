@@ -4,6 +4,8 @@
 //! trace → authentication → tenant guard → authorization → handler, with every refusal and every
 //! sensitive decision audited. See `docs/runtime.md` for the threat each layer answers.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod authn;
 pub mod authz;
