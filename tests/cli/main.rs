@@ -3,5 +3,6 @@
 mod determinism;
 mod e2e;
 mod errors;
+mod prompts;
 mod snapshots;
 mod support;
