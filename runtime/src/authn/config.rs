@@ -229,11 +229,21 @@ impl AuthnConfig {
         Ok(())
     }
 
-    pub(crate) fn check_url(&self, url: &Url, what: &str) -> Result<(), ConfigError> {
-        if url.scheme() == "https" || (self.allow_insecure_http && url.scheme() == "http") {
-            Ok(())
-        } else {
-            Err(ConfigError::InsecureUrl(what.to_owned()))
-        }
+    fn check_url(&self, url: &Url, what: &str) -> Result<(), ConfigError> {
+        check_url(url, self.allow_insecure_http, what)
+    }
+}
+
+/// `https://` always; `http://` only when `allow_insecure_http` is set. Used for configured URLs
+/// and for the `jwks_uri` a discovery document names.
+pub(crate) fn check_url(
+    url: &Url,
+    allow_insecure_http: bool,
+    what: &str,
+) -> Result<(), ConfigError> {
+    if url.scheme() == "https" || (allow_insecure_http && url.scheme() == "http") {
+        Ok(())
+    } else {
+        Err(ConfigError::InsecureUrl(what.to_owned()))
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::AuthnError;
-use super::config::{AuthnConfig, ConfigError, KeySource};
+use super::config::{AuthnConfig, KeySource, check_url};
 
 /// JWK members that only a private or symmetric key has; a public key set holding them is a leak.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth"];
@@ -115,38 +115,32 @@ impl KeyStore {
         if matches!(self.source, KeySource::Static(_)) {
             return Err(AuthnError::UnknownKey);
         }
-        // Single flight: concurrent misses wait for one fetch instead of each starting their own.
+        // Never loaded: the first load (with its short back-off) decides.
+        if self
+            .keys
+            .read()
+            .expect("key store lock poisoned")
+            .is_empty()
+        {
+            self.ensure().await?;
+            return self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey);
+        }
+        // Single flight: concurrent misses wait for one fetch instead of each starting their own,
+        // and an unknown kid refetches at most once per interval.
         let mut state = self.fetch_state.lock().await;
         if let Some(key) = self.lookup(kid, alg)? {
             return Ok(key);
         }
-        // Before the first successful load only a short back-off applies (the issuer may have been
-        // briefly down at start-up); after it, an unknown kid may refetch once per interval.
-        let loaded = !self
-            .keys
-            .read()
-            .expect("key store lock poisoned")
-            .is_empty();
-        let (last, wait) = if loaded {
-            (&mut state.last_refetch, self.refetch_interval)
-        } else {
-            (
-                &mut state.last_initial,
-                INITIAL_RETRY.min(self.refetch_interval),
-            )
-        };
-        if last.is_some_and(|t| t.elapsed() < wait) {
-            return Err(if loaded {
-                AuthnError::UnknownKey
-            } else {
-                AuthnError::KeysUnavailable("key set not loaded yet".into())
-            });
+        if state
+            .last_refetch
+            .is_some_and(|t| t.elapsed() < self.refetch_interval)
+        {
+            return Err(AuthnError::UnknownKey);
         }
-        *last = Some(Instant::now());
+        state.last_refetch = Some(Instant::now());
         let fetched = self.fetch().await;
         drop(state);
-        let set = fetched?;
-        self.store(&set);
+        self.store(&fetched?);
         self.lookup(kid, alg)?.ok_or(AuthnError::UnknownKey)
     }
 
@@ -267,13 +261,8 @@ impl KeyStore {
             }
             KeySource::Static(set) => return Ok(set.clone()),
         };
-        let insecure = jwks_uri.scheme() != "https"
-            && !(self.allow_insecure_http && jwks_uri.scheme() == "http");
-        if insecure {
-            return Err(AuthnError::KeysUnavailable(
-                ConfigError::InsecureUrl("jwks_uri".into()).to_string(),
-            ));
-        }
+        check_url(&jwks_uri, self.allow_insecure_http, "jwks_uri")
+            .map_err(|e| AuthnError::KeysUnavailable(e.to_string()))?;
         self.get_json(jwks_uri.as_str()).await
     }
 
