@@ -38,6 +38,9 @@ pub struct AnswerSources {
     pub file: BTreeMap<String, toml::Value>,
     /// `PALISADE_ANSWER_<NAME>` variables, keyed by lowercase name.
     pub env: BTreeMap<String, String>,
+    /// Answers recorded in a project (`palisade upgrade`): below `--define` and the file; an
+    /// answer to a question the template no longer asks, or no longer asks here, is dropped.
+    pub recorded: Answers,
 }
 
 /// Asks a question on a terminal.
@@ -198,6 +201,7 @@ pub fn resolve(
                     .get(&question.name)
                     .map(|v| from_toml(question, v))
             })
+            .or_else(|| sources.recorded.get(&question.name).cloned().map(Ok))
             .or_else(|| {
                 sources
                     .env

@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod apply;
+pub mod cargo_merge;
 pub mod cli;
 pub mod commands;
 pub mod merge;
@@ -51,18 +52,30 @@ impl CliError {
     }
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: cli::Cli) -> Result<(), CliError> {
+/// Runs a parsed command line; returns the exit code of a command that ran (see `docs/cli.md`).
+pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
+    let catalog = template::Catalog::with_folder(cli.catalog.as_deref())
+        .map_err(|e| CliError::usage(e.to_string()))?;
     match cli.command {
         cli::Command::New(args) => {
             let mut prompter = ui::TerminalPrompter;
-            let created = commands::new::run(&args, Some(&mut prompter))?;
+            let created = commands::new::run(&args, &catalog, Some(&mut prompter))?;
             ui::created(&created);
-            Ok(())
+            Ok(0)
+        }
+        cli::Command::Upgrade(args) => {
+            let report = commands::upgrade::run(&args, &catalog)?;
+            ui::upgraded(&report, args.json);
+            Ok(report.exit_code())
+        }
+        cli::Command::Check(args) => {
+            let report = commands::check::run(&args, &catalog);
+            ui::checked(&report, args.json);
+            Ok(u8::from(!report.findings.is_empty()))
         }
         cli::Command::Templates(args) => {
-            ui::templates(&commands::templates::run(&args)?);
-            Ok(())
+            ui::templates(&commands::templates::run(&args, &catalog)?);
+            Ok(0)
         }
     }
 }

@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = palisade::cli::Cli::parse();
     match palisade::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             palisade::ui::error(&error);
             ExitCode::from(error.exit_code())

@@ -1,6 +1,6 @@
-//! Everything git: repository set-up for new projects (and, with `palisade upgrade`, 3-way merges). The only user of git2.
+//! Everything git: repository set-up for new projects, line-based 3-way merges and diffs in memory, the working tree's cleanliness and unmerged index entries. The only user of git2.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The identity used for the first commit when the user's git configuration has none.
 pub const FALLBACK_AUTHOR: (&str, &str) = ("Palisade", "palisade@localhost");
@@ -19,4 +19,227 @@ pub fn init_repository(dir: &Path, message: &str) -> Result<(), git2::Error> {
         .or_else(|_| git2::Signature::now(FALLBACK_AUTHOR.0, FALLBACK_AUTHOR.1))?;
     repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &[])?;
     Ok(())
+}
+
+/// The result of a line-based 3-way merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMerge {
+    /// The merged bytes; where the sides overlap, both are kept between conflict markers.
+    pub contents: Vec<u8>,
+    /// Whether any region conflicted.
+    pub conflicted: bool,
+}
+
+/// The names written on conflict markers (`<<<<<<< ours`, `>>>>>>> theirs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    /// The common ancestor.
+    pub base: &'a str,
+    /// The working tree.
+    pub ours: &'a str,
+    /// The incoming side.
+    pub theirs: &'a str,
+}
+
+/// Merges files line by line with libgit2's merge (the algorithm of `git merge-file`) in an
+/// in-memory object database: nothing touches the disk.
+pub struct Merger {
+    repo: git2::Repository,
+}
+
+impl std::fmt::Debug for Merger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Merger")
+    }
+}
+
+impl Merger {
+    /// A merger with its own in-memory object database.
+    pub fn new() -> Result<Self, git2::Error> {
+        let odb = git2::Odb::new()?;
+        odb.add_new_mempack_backend(1000)?;
+        Ok(Self {
+            repo: git2::Repository::from_odb(odb)?,
+        })
+    }
+
+    /// Merges `ours` and `theirs`, both derived from `base`. An absent base (both sides added the
+    /// file) is the empty file.
+    pub fn merge(
+        &self,
+        path: &Path,
+        base: &[u8],
+        ours: &[u8],
+        theirs: &[u8],
+        labels: Labels<'_>,
+    ) -> Result<TextMerge, git2::Error> {
+        let entry = |bytes: &[u8]| -> Result<git2::IndexEntry, git2::Error> {
+            Ok(index_entry(path, self.repo.blob(bytes)?, bytes.len(), 0))
+        };
+        let mut options = git2::MergeFileOptions::new();
+        options
+            .ancestor_label(labels.base)
+            .our_label(labels.ours)
+            .their_label(labels.theirs)
+            .style_standard(true);
+        let result = self.repo.merge_file_from_index(
+            &entry(base)?,
+            &entry(ours)?,
+            &entry(theirs)?,
+            Some(&mut options),
+        )?;
+        Ok(TextMerge {
+            contents: result.content().to_vec(),
+            conflicted: !result.is_automergeable(),
+        })
+    }
+}
+
+/// A unified diff of `old` to `new` for `path` (`/dev/null` for an absent side), as `git diff` prints it.
+pub fn unified_diff(
+    path: &Path,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Result<String, git2::Error> {
+    let mut options = git2::DiffOptions::new();
+    options.context_lines(3);
+    let mut patch = git2::Patch::from_buffers(
+        old.unwrap_or_default(),
+        old.map(|_| path),
+        new.unwrap_or_default(),
+        new.map(|_| path),
+        Some(&mut options),
+    )?;
+    let buf = patch.to_buf()?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn index_entry(path: &Path, id: git2::Oid, size: usize, stage: u16) -> git2::IndexEntry {
+    let path = path.to_string_lossy().replace('\\', "/").into_bytes();
+    let flags = (stage << 12) | u16::try_from(path.len()).unwrap_or(0xfff).min(0xfff);
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100_644,
+        uid: 0,
+        gid: 0,
+        file_size: u32::try_from(size).unwrap_or(u32::MAX),
+        id,
+        flags,
+        flags_extended: 0,
+        path,
+    }
+}
+
+/// Why a folder cannot be upgraded in place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorktreeError {
+    /// The folder is not inside a git working tree.
+    #[error(
+        "{0} is not in a git repository: `palisade upgrade` needs git to tell a clean tree and to record conflicts (run `git init && git add -A && git commit` first)"
+    )]
+    NotARepository(PathBuf),
+    /// The repository has no working tree.
+    #[error("{0} is a bare git repository")]
+    Bare(PathBuf),
+    /// git failed.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// One side of an unmerged index entry.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    /// The path, relative to the project folder.
+    pub path: PathBuf,
+    /// Stage 1: the common ancestor, if any.
+    pub base: Option<Vec<u8>>,
+    /// Stage 2: the working tree's version, if any.
+    pub ours: Option<Vec<u8>>,
+    /// Stage 3: the incoming version, if any.
+    pub theirs: Option<Vec<u8>>,
+}
+
+/// The git working tree that holds a project folder (the folder may be a subfolder of it).
+pub struct Worktree {
+    repo: git2::Repository,
+    /// The project folder relative to the working tree's root ("" at the root).
+    prefix: PathBuf,
+}
+
+impl std::fmt::Debug for Worktree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worktree")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Worktree {
+    /// Opens the repository that contains `dir` (searching upwards, as git does).
+    pub fn open(dir: &Path) -> Result<Self, WorktreeError> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|_| WorktreeError::NotARepository(dir.to_owned()))?;
+        let repo = git2::Repository::discover(&dir).map_err(|e| match e.code() {
+            git2::ErrorCode::NotFound => WorktreeError::NotARepository(dir.clone()),
+            _ => WorktreeError::Git(e),
+        })?;
+        let root = repo
+            .workdir()
+            .ok_or_else(|| WorktreeError::Bare(dir.clone()))?
+            .canonicalize()
+            .map_err(|_| WorktreeError::NotARepository(dir.clone()))?;
+        let prefix = dir
+            .strip_prefix(&root)
+            .map_err(|_| WorktreeError::NotARepository(dir.clone()))?
+            .to_owned();
+        Ok(Self { repo, prefix })
+    }
+
+    /// Paths under the project folder that differ from `HEAD` or are untracked (ignored files
+    /// do not count), as `git status --porcelain` would list them.
+    pub fn dirty(&self) -> Result<Vec<String>, git2::Error> {
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        if !self.prefix.as_os_str().is_empty() {
+            options.pathspec(self.prefix.to_string_lossy().replace('\\', "/"));
+        }
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT)
+            .filter_map(|s| s.path().map(str::to_owned))
+            .collect())
+    }
+
+    /// Registers each conflict as an unmerged index entry (stages 1, 2 and 3), as `git merge`
+    /// leaves it, so `git status` lists it as "both modified" and a commit is refused until it is resolved.
+    pub fn record_conflicts(&self, conflicts: &[Conflict]) -> Result<(), git2::Error> {
+        if conflicts.is_empty() {
+            return Ok(());
+        }
+        let mut index = self.repo.index()?;
+        for conflict in conflicts {
+            let path = self.prefix.join(&conflict.path);
+            let _ = index.remove_path(&path);
+            for (stage, side) in [
+                (1, &conflict.base),
+                (2, &conflict.ours),
+                (3, &conflict.theirs),
+            ] {
+                if let Some(bytes) = side {
+                    let id = self.repo.blob(bytes)?;
+                    index.add(&index_entry(&path, id, bytes.len(), stage))?;
+                }
+            }
+        }
+        index.write()
+    }
 }

@@ -64,3 +64,158 @@ pub fn record(
     meta["palisade"] = toml_edit::Item::Table(table);
     Ok(doc.to_string())
 }
+
+/// A generated project as `cargo metadata` sees it: its package name and its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The package name (the name it was generated with, unless renamed since).
+    pub name: String,
+    /// `[package.metadata.palisade]`.
+    pub metadata: ProjectMetadata,
+}
+
+/// The project record could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// There is no `Cargo.toml` in the folder.
+    #[error("{0} has no Cargo.toml: run this in a project made by `palisade new`")]
+    NoManifest(std::path::PathBuf),
+    /// `cargo metadata` refused the manifest.
+    #[error("cargo metadata failed on {path}: {message}")]
+    Cargo {
+        /// The manifest.
+        path: std::path::PathBuf,
+        /// Cargo's message.
+        message: String,
+    },
+    /// The package has no `[package.metadata.palisade]` table.
+    #[error(
+        "{0} has no [package.metadata.palisade] table: the project was not made by `palisade new`, or the record was removed"
+    )]
+    Missing(std::path::PathBuf),
+    /// The table is there but does not hold a valid record.
+    #[error("{path}: [package.metadata.palisade] is unreadable: {message}")]
+    Invalid {
+        /// The manifest.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The record as written by [`record`] (kebab-case keys, the runtime as an inline table).
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Recorded {
+    template: String,
+    template_version: semver::Version,
+    generator_version: String,
+    runtime: RecordedRuntime,
+    #[serde(default)]
+    answers: std::collections::BTreeMap<String, RecordedValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordedRuntime {
+    path: Option<String>,
+    git: Option<String>,
+    rev: Option<String>,
+    version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecordedValue {
+    Bool(bool),
+    String(String),
+}
+
+/// Reads the project in `dir` through `cargo metadata --no-deps --offline` (the manifest as cargo
+/// understands it, workspace inheritance included).
+pub fn read(dir: &std::path::Path) -> Result<Project, MetadataError> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(MetadataError::NoManifest(dir.to_owned()));
+    }
+    let cargo_error = |message: String| MetadataError::Cargo {
+        path: manifest.clone(),
+        message,
+    };
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .no_deps()
+        .other_options(vec!["--offline".to_owned()])
+        .exec()
+        .map_err(|e| match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => {
+                cargo_error(stderr.trim().to_owned())
+            }
+            other => cargo_error(other.to_string()),
+        })?;
+    let canonical = manifest.canonicalize().unwrap_or_else(|_| manifest.clone());
+    let package = metadata
+        .packages
+        .iter()
+        .find(|p| p.manifest_path.as_std_path() == canonical)
+        .ok_or_else(|| MetadataError::Missing(manifest.clone()))?;
+    let table = package
+        .metadata
+        .get("palisade")
+        .ok_or_else(|| MetadataError::Missing(manifest.clone()))?;
+    let recorded: Recorded =
+        serde_json::from_value(table.clone()).map_err(|e| MetadataError::Invalid {
+            path: manifest.clone(),
+            message: e.to_string(),
+        })?;
+    let runtime = match recorded.runtime {
+        RecordedRuntime {
+            path: Some(p),
+            git: None,
+            rev: None,
+            version: None,
+        } => RuntimeSource::Path(p),
+        RecordedRuntime {
+            path: None,
+            git: Some(url),
+            rev,
+            version: None,
+        } => RuntimeSource::Git { url, rev },
+        RecordedRuntime {
+            path: None,
+            git: None,
+            rev: None,
+            version: Some(v),
+        } => RuntimeSource::Version(v),
+        _ => {
+            return Err(MetadataError::Invalid {
+                path: manifest,
+                message:
+                    "runtime must hold exactly one of path, git (with an optional rev) or version"
+                        .into(),
+            });
+        }
+    };
+    let answers = recorded
+        .answers
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                RecordedValue::Bool(b) => Value::Bool(b),
+                RecordedValue::String(s) => Value::String(s),
+            };
+            (k, value)
+        })
+        .collect();
+    Ok(Project {
+        name: package.name.to_string(),
+        metadata: ProjectMetadata {
+            template: recorded.template,
+            template_version: recorded.template_version,
+            generator_version: recorded.generator_version,
+            runtime,
+            answers,
+        },
+    })
+}

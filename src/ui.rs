@@ -3,7 +3,9 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 use crate::answers::{Prompter, Value};
+use crate::commands::check::CheckReport;
 use crate::commands::new::Created;
+use crate::commands::upgrade::Report;
 use crate::template::{Question, QuestionKind, Template};
 
 /// Reports a command's failure on stderr.
@@ -30,11 +32,93 @@ pub fn created(created: &Created) {
     eprintln!("  cargo test");
 }
 
-/// Lists templates and their questions on stdout.
-pub fn templates(templates: &[Template]) {
-    for t in templates {
+/// Reports an upgrade: JSON on stdout with `json`, else the diff (dry run) on stdout and a summary on stderr.
+pub fn upgraded(report: &Report, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("a report serializes")
+        );
+        return;
+    }
+    if let Some(diff) = &report.diff {
+        print!("{diff}");
+    }
+    let verb = if report.applied {
+        "Upgraded"
+    } else if report.diff.is_some() {
+        "Dry run: would upgrade"
+    } else {
+        "Nothing to change:"
+    };
+    eprintln!(
+        "{verb} {} {} -> {}",
+        report.template, report.from, report.to
+    );
+    for (label, paths) in [
+        ("taken from the template", &report.taken),
+        ("kept (your changes)", &report.kept),
+        ("merged", &report.merged),
+        ("CONFLICTED", &report.conflicted),
+        ("added", &report.added),
+        ("removed", &report.removed),
+        ("renamed", &report.renamed),
+    ] {
+        for path in paths {
+            eprintln!("  {label:<24} {path}");
+        }
+    }
+    for notice in &report.notices {
+        eprintln!("  note: {notice}");
+    }
+    if let Some(error) = &report.manifest_error {
+        eprintln!("  Cargo.toml no longer loads: {error}");
+    }
+    if !report.conflicted.is_empty() {
+        eprintln!();
+        eprintln!(
+            "{} file(s) have conflict markers and are unmerged in the git index: resolve them, then `git add` them.",
+            report.conflicted.len()
+        );
+    }
+}
+
+/// Reports `palisade check`: JSON on stdout with `json`, else one line per finding on stderr.
+pub fn checked(report: &CheckReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("a report serializes")
+        );
+        return;
+    }
+    let subject = report.template.as_deref().unwrap_or("project");
+    if report.findings.is_empty() {
+        eprintln!("{subject}: ok");
+    }
+    for finding in &report.findings {
+        let kind = serde_json::to_value(finding.kind).expect("a kind serializes");
+        eprintln!(
+            "{subject}: {}: {}",
+            kind.as_str().unwrap_or("finding"),
+            finding.message
+        );
+    }
+}
+
+/// Lists templates (newest version, all versions) and their questions on stdout.
+pub fn templates(templates: &[&[Template]]) {
+    for versions in templates {
+        let Some(t) = versions.last() else { continue };
         let info = &t.manifest.template;
-        println!("{} {}: {}", info.id, info.version, info.description);
+        let all: Vec<String> = versions.iter().map(|v| v.version().to_string()).collect();
+        println!(
+            "{} {}: {} (versions: {})",
+            info.id,
+            info.version,
+            info.description,
+            all.join(", ")
+        );
         for q in &t.manifest.questions {
             let kind = match q.kind {
                 QuestionKind::String => "string".to_owned(),

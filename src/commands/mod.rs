@@ -1,4 +1,6 @@
-//! One module per subcommand: its clap `Args` and its `run`.
+//! One module per subcommand: its clap arguments and its `run`.
 
+pub mod check;
 pub mod new;
 pub mod templates;
+pub mod upgrade;

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::CliError;
 use crate::answers::{self, AnswerSources, Prompter};
 use crate::apply::{self, GitOptions};
-use crate::template::{self, RenderInput, RuntimeSource};
+use crate::template::{self, Catalog, RenderInput, RuntimeSource};
 
 /// Arguments of `palisade new`.
 #[derive(Debug, Clone, Args)]
@@ -18,6 +18,9 @@ pub struct NewArgs {
     /// The template to render.
     #[arg(long, short, default_value = "service")]
     pub template: String,
+    /// The template version (default: the newest).
+    #[arg(long, value_name = "VERSION")]
+    pub template_version: Option<semver::Version>,
     /// The folder to create (default: ./<NAME>). It must not exist or be empty.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -188,14 +191,22 @@ pub struct Created {
 }
 
 /// Runs `palisade new`.
-pub fn run(args: &NewArgs, prompter: Option<&mut dyn Prompter>) -> Result<Created, CliError> {
+pub fn run(
+    args: &NewArgs,
+    catalog: &Catalog,
+    prompter: Option<&mut dyn Prompter>,
+) -> Result<Created, CliError> {
     validate_name(&args.name).map_err(|e| CliError::usage(e.to_string()))?;
     let target = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     apply::check_target(&target).map_err(CliError::from_apply)?;
-    let template = template::find(&args.template).map_err(|e| CliError::usage(e.to_string()))?;
+    let template = match &args.template_version {
+        Some(version) => catalog.version(&args.template, version),
+        None => catalog.newest(&args.template),
+    }
+    .map_err(|e| CliError::usage(e.to_string()))?;
 
     let mut sources = AnswerSources {
         defines: AnswerSources::parse_defines(&args.defines)
@@ -218,7 +229,7 @@ pub fn run(args: &NewArgs, prompter: Option<&mut dyn Prompter>) -> Result<Create
 
     let runtime = args.runtime();
     let input = RenderInput {
-        template: &template,
+        template,
         name: &args.name,
         answers: &answers,
         runtime: &runtime,

@@ -17,6 +17,12 @@ pub struct Manifest {
     /// Files or folders that exist only under some answers.
     #[serde(default)]
     pub files: Vec<FileRule>,
+    /// Structural moves between versions, applied by `palisade upgrade` in version order.
+    #[serde(default)]
+    pub migrations: Vec<Migration>,
+    /// The security wiring `palisade check` requires in a generated project.
+    #[serde(default)]
+    pub wiring: Vec<Wiring>,
 }
 
 /// The `[template]` table.
@@ -88,4 +94,31 @@ pub struct FileRule {
     pub path: String,
     /// A Tera expression over the answers.
     pub condition: String,
+}
+
+/// A file or folder that moved in a version: `palisade upgrade` carries the user's copy (and edits) to the new path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// The version that made the move.
+    pub version: semver::Version,
+    /// The old rendered path (Tera, over the answers); a folder moves everything below it.
+    pub from: String,
+    /// The new rendered path.
+    pub to: String,
+}
+
+/// A piece of security wiring: some file at or below `path` must match `pattern`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wiring {
+    /// What it is, as `palisade check` reports it ("the canonical security stack").
+    pub name: String,
+    /// A rendered file or folder (Tera, over the answers), searched recursively.
+    pub path: String,
+    /// A regular expression one of those files must match.
+    pub pattern: String,
+    /// Only files whose name ends with this count (".cedar").
+    #[serde(default)]
+    pub suffix: String,
 }

@@ -120,34 +120,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
         message: chain(e),
     };
 
-    let mut context = context_of(input.answers);
-    context.insert("name", input.name);
-    context.insert("crate_name", &input.name.replace('-', "_"));
-    context.insert("runtime_dependency", &input.runtime.toml_fields());
-    context.insert(
-        "template_version",
-        &input.template.manifest.template.version.to_string(),
-    );
-    // One Tera instance for the whole render: building one registers every built-in filter,
-    // which costs more than rendering a small path.
-    let mut tera = Tera::default();
-    tera.autoescape_on(vec![]);
-    for variable in &input.template.manifest.variables {
-        let value = tera
-            .render_str(&variable.value, &context)
-            .map_err(|e| tera_error(&format!("variable {}", variable.name), &e))?;
-        context.insert(&variable.name, &value);
-    }
-
-    let root = input.template.root();
+    let (mut tera, context) = prepare(input)?;
     let mut files = Vec::new();
     for file in input.template.files() {
-        let relative = file
-            .path()
-            .strip_prefix(root)
-            .expect("template files live under files/");
-        let stored = relative.to_string_lossy().replace('\\', "/");
-        if !included(input, &stored).map_err(|message| RenderError::Tera {
+        let stored = &file.path;
+        if !included(input, stored).map_err(|message| RenderError::Tera {
             template: id.clone(),
             file: stored.clone(),
             message,
@@ -155,8 +132,8 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
             continue;
         }
         let rendered_path = if stored.contains("{{") || stored.contains("{%") {
-            tera.render_str(&stored, &context)
-                .map_err(|e| tera_error(&stored, &e))?
+            tera.render_str(stored, &context)
+                .map_err(|e| tera_error(stored, &e))?
         } else {
             stored.clone()
         };
@@ -170,18 +147,18 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
             path: path.clone(),
         })?;
         let contents = if is_template {
-            let text = file.contents_utf8().ok_or_else(|| RenderError::Tera {
+            let text = std::str::from_utf8(&file.contents).map_err(|_| RenderError::Tera {
                 template: id.clone(),
                 file: stored.clone(),
                 message: "a .tera file must be UTF-8".into(),
             })?;
-            tera.add_raw_template(&stored, text)
-                .map_err(|e| tera_error(&stored, &e))?;
-            tera.render(&stored, &context)
-                .map_err(|e| tera_error(&stored, &e))?
+            tera.add_raw_template(stored, text)
+                .map_err(|e| tera_error(stored, &e))?;
+            tera.render(stored, &context)
+                .map_err(|e| tera_error(stored, &e))?
                 .into_bytes()
         } else {
-            file.contents().to_vec()
+            file.contents.to_vec()
         };
         files.push(PlannedFile { path, contents });
     }
@@ -210,6 +187,49 @@ pub fn render(input: &RenderInput<'_>) -> Result<Plan, RenderError> {
             .into_bytes();
     }
     Ok(Plan { files })
+}
+
+/// Renders paths that hold Tera expressions (migrations, wiring) with the same variables as the files.
+pub fn render_paths(input: &RenderInput<'_>, paths: &[&str]) -> Result<Vec<String>, RenderError> {
+    let (mut tera, context) = prepare(input)?;
+    paths
+        .iter()
+        .map(|p| {
+            tera.render_str(p, &context).map_err(|e| RenderError::Tera {
+                template: input.template.manifest.template.id.clone(),
+                file: format!("path {p}"),
+                message: chain(&e),
+            })
+        })
+        .collect()
+}
+
+/// One Tera instance and the context of a render: answers, name, runtime and derived variables.
+fn prepare(input: &RenderInput<'_>) -> Result<(Tera, Context), RenderError> {
+    let mut context = context_of(input.answers);
+    context.insert("name", input.name);
+    context.insert("crate_name", &input.name.replace('-', "_"));
+    context.insert("runtime_dependency", &input.runtime.toml_fields());
+    context.insert(
+        "template_version",
+        &input.template.manifest.template.version.to_string(),
+    );
+    // One Tera instance for the whole render: building one registers every built-in filter,
+    // which costs more than rendering a small path.
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    for variable in &input.template.manifest.variables {
+        let value = tera
+            .render_str(&variable.value, &context)
+            .map_err(|e| RenderError::Tera {
+                template: input.template.manifest.template.id.clone(),
+                file: format!("variable {}", variable.name),
+                message: chain(&e),
+            })?;
+        context.insert(&variable.name, &value);
+    }
+
+    Ok((tera, context))
 }
 
 fn included(input: &RenderInput<'_>, stored: &str) -> Result<bool, String> {

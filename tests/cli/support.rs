@@ -42,7 +42,8 @@ pub(crate) fn palisade(cwd: &Path, args: &[&str]) -> Output {
 
 /// Renders the `service` template with the given `--define`s and a fixed runtime version, in memory.
 pub(crate) fn render_service(name: &str, defines: &[(&str, &str)]) -> Plan {
-    let template = template::find("service").unwrap();
+    let catalog = template::Catalog::embedded().unwrap();
+    let template = catalog.newest("service").unwrap();
     let sources = AnswerSources {
         defines: defines
             .iter()
@@ -53,7 +54,7 @@ pub(crate) fn render_service(name: &str, defines: &[(&str, &str)]) -> Plan {
     let answers = resolve(&template.manifest, &sources, None).unwrap();
     let runtime = RuntimeSource::Version("0.1.0".into());
     template::render(&RenderInput {
-        template: &template,
+        template,
         name,
         answers: &answers,
         runtime: &runtime,
