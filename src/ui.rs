@@ -74,7 +74,13 @@ pub fn upgraded(report: &Report, json: bool) {
     if let Some(error) = &report.manifest_error {
         eprintln!("  Cargo.toml no longer loads: {error}");
     }
-    if !report.conflicted.is_empty() {
+    if !report.conflicted.is_empty() && !report.applied {
+        eprintln!();
+        eprintln!(
+            "{} file(s) would be left with conflict markers.",
+            report.conflicted.len()
+        );
+    } else if !report.conflicted.is_empty() {
         eprintln!();
         eprintln!(
             "{} file(s) have conflict markers and are unmerged in the git index: resolve them, then `git add` them.",

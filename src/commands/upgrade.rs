@@ -195,7 +195,12 @@ pub fn prepare(args: &UpgradeArgs, catalog: &Catalog) -> Result<Upgrade, Upgrade
     if !args.allow_dirty {
         let dirty = worktree.dirty()?;
         if !dirty.is_empty() {
-            return Err(UpgradeError::Dirty(dirty));
+            let more = dirty.len().saturating_sub(10);
+            let mut shown: Vec<String> = dirty.into_iter().take(10).collect();
+            if more > 0 {
+                shown.push(format!("and {more} more"));
+            }
+            return Err(UpgradeError::Dirty(shown));
         }
     }
 

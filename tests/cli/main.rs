@@ -6,3 +6,4 @@ mod errors;
 mod prompts;
 mod snapshots;
 mod support;
+mod upgrade;
