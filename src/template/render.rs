@@ -43,6 +43,24 @@ impl RuntimeSource {
     }
 }
 
+impl RuntimeSource {
+    /// The command that installs the `palisade` CLI matching this runtime in a generated project's CI:
+    /// from the same git repository, or the published release of `generator_version`.
+    pub fn install_command(&self, generator_version: &str) -> String {
+        match self {
+            Self::Git { url, rev } => {
+                let rev = rev
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" --rev {r}"));
+                format!("cargo install --locked --git {url}{rev} palisade")
+            }
+            Self::Path(_) | Self::Version(_) => {
+                format!("cargo install --locked palisade --version ={generator_version}")
+            }
+        }
+    }
+}
+
 /// Everything a render depends on; the same input gives the same bytes.
 #[derive(Debug, Clone)]
 pub struct RenderInput<'a> {
@@ -210,6 +228,10 @@ fn prepare(input: &RenderInput<'_>) -> Result<(Tera, Context), RenderError> {
     context.insert("name", input.name);
     context.insert("crate_name", &input.name.replace('-', "_"));
     context.insert("runtime_dependency", &input.runtime.toml_fields());
+    context.insert(
+        "palisade_install",
+        &input.runtime.install_command(input.generator_version),
+    );
     context.insert(
         "template_version",
         &input.template.manifest.template.version.to_string(),
