@@ -41,6 +41,9 @@ pub struct Labels<'a> {
     pub theirs: &'a str,
 }
 
+/// Appended to every side of a merge and removed from the result (see [`Merger::merge`]).
+const END: &[u8] = b"\n\x01palisade end of file\n";
+
 /// Merges files line by line with libgit2's merge (the algorithm of `git merge-file`) in an
 /// in-memory object database: nothing touches the disk.
 pub struct Merger {
@@ -73,8 +76,16 @@ impl Merger {
         theirs: &[u8],
         labels: Labels<'_>,
     ) -> Result<TextMerge, git2::Error> {
+        // git2's `MergeFileResult::content` builds a slice from a null pointer when the merge is
+        // empty; a common last line the merge keeps as it is avoids that, and is cut off after.
         let entry = |bytes: &[u8]| -> Result<git2::IndexEntry, git2::Error> {
-            Ok(index_entry(path, self.repo.blob(bytes)?, bytes.len(), 0))
+            let with_end = [bytes, END].concat();
+            Ok(index_entry(
+                path,
+                self.repo.blob(&with_end)?,
+                with_end.len(),
+                0,
+            ))
         };
         let mut options = git2::MergeFileOptions::new();
         options
@@ -88,8 +99,13 @@ impl Merger {
             &entry(theirs)?,
             Some(&mut options),
         )?;
+        let contents = result
+            .content()
+            .strip_suffix(END)
+            .ok_or_else(|| git2::Error::from_str("the merge lost its end-of-file marker"))?
+            .to_vec();
         Ok(TextMerge {
-            contents: result.content().to_vec(),
+            contents,
             conflicted: !result.is_automergeable(),
         })
     }

@@ -4,6 +4,7 @@ mod determinism;
 mod e2e;
 mod errors;
 mod prompts;
+mod properties;
 mod releases;
 mod snapshots;
 mod support;
