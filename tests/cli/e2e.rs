@@ -187,3 +187,104 @@ fn serve_over_http(project: &Path, name: &str) {
         report(&format!("{name}: served over HTTP on port {port}: healthz, readyz, create, list, 401, 403 as expected"));
     });
 }
+
+/// The real `service` template: a project generated at 0.1.0 and edited like a user would (a new
+/// route, a changed policy, a new dependency) is upgraded to the newest version; it still builds,
+/// its tests (including those the upgrade brought) pass, and `palisade check` is satisfied.
+#[test]
+fn an_edited_service_upgrades_and_still_passes_its_tests() {
+    let dir = scratch("e2e-upgrade");
+    let runtime = workspace().join("runtime");
+    let out = palisade(
+        &dir,
+        &[
+            "new",
+            "svc-upgraded",
+            "--template-version",
+            "0.1.0",
+            "--runtime-path",
+            runtime.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = dir.join("svc-upgraded");
+    std::fs::copy(workspace().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = project.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} lacks {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "src/app.rs",
+        "        .route(\"/readyz\", get(ready))\n",
+        "        .route(\"/readyz\", get(ready))\n        .route(\"/version\", get(|| async { env!(\"CARGO_PKG_VERSION\") }))\n",
+    );
+    let policy = project.join("policies/notes.cedar");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str("\n// Auditors read everything in their tenant.\n@id(\"auditors-read\")\npermit (\n  principal in Palisade::Role::\"auditor\",\n  action in [App::Action::\"list\", App::Action::\"read\"],\n  resource\n);\n");
+    std::fs::write(&policy, text).unwrap();
+    edit(
+        "Cargo.toml",
+        "uuid = {",
+        "hex = \"0.4\" # for request ids\nuuid = {",
+    );
+    crate::upgrade::git(&project, &["add", "-A"]);
+    crate::upgrade::git(&project, &["commit", "-qm", "our own changes"]);
+
+    let out = palisade(&project, &["upgrade", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upgrade: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report(&format!("svc-upgraded: {upgrade}"));
+    let merged = upgrade["merged"].as_array().unwrap();
+    assert!(
+        merged.contains(&json!("src/app.rs")) && merged.contains(&json!("Cargo.toml")),
+        "{upgrade}"
+    );
+    assert!(
+        upgrade["kept"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("policies/notes.cedar")),
+        "{upgrade}"
+    );
+    assert!(
+        upgrade["taken"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tests/security.rs")),
+        "{upgrade}"
+    );
+    let app = std::fs::read_to_string(project.join("src/app.rs")).unwrap();
+    assert!(
+        app.contains("DefaultBodyLimit::max(MAX_BODY_BYTES)") && app.contains("\"/version\""),
+        "{app}"
+    );
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("hex = \"0.4\" # for request ids")
+            && manifest.contains("tokio = { version = \"1.47\""),
+        "{manifest}"
+    );
+
+    cargo(&project, &["test"], &[]);
+    crate::upgrade::git(&project, &["add", "-A"]);
+    crate::upgrade::git(&project, &["commit", "-qm", "upgrade to service 0.2.0"]);
+    let check = palisade(&project, &["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
