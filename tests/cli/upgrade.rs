@@ -447,3 +447,38 @@ fn check_reports_drift_missing_wiring_and_a_missing_record() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_cargo_toml_key_changed_by_both_is_a_conflict_and_the_manifest_is_reported() {
+    let dir = generate("cargo-conflict", "0.1.0", &[]);
+    edit(&dir, "Cargo.toml", "serde = \"1.0\"", "serde = \"1.0.150\"");
+    git(&dir, &["commit", "-qam", "pin serde"]);
+    let out = run(&dir, &["upgrade", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["conflicted"],
+        serde_json::json!(["Cargo.toml"]),
+        "{report}"
+    );
+    assert!(
+        report["notices"][0]
+            .as_str()
+            .unwrap()
+            .contains("both changed dependencies.serde"),
+        "{report}"
+    );
+    assert!(
+        report["manifest_error"]
+            .as_str()
+            .unwrap()
+            .contains("cargo metadata failed"),
+        "{report}"
+    );
+    let manifest = read(&dir, "Cargo.toml");
+    assert!(
+        manifest.contains("<<<<<<< yours\nserde = \"1.0.150\"\n=======\nserde = \"1.0.200\"\n>>>>>>> template fixture 0.2.0\n"),
+        "{manifest}"
+    );
+    assert!(git(&dir, &["status", "--porcelain"]).contains("UU Cargo.toml"));
+}
