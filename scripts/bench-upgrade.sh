@@ -20,7 +20,8 @@ git -C "$work/reference" add -A
 git -C "$work/reference" -c user.name=bench -c user.email=bench@localhost commit -qm "1,000 user files"
 
 median_ns() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_ns() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); echo $((e - s)); }
+# A run counts only if the command succeeded (an upgrade that fails at once would look fast).
+time_ns() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s%N); echo $((e - s)); }
 
 upgrade_times=(); status_times=()
 for i in $(seq "$runs"); do

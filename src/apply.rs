@@ -117,7 +117,7 @@ fn stage(plan: &Plan, staging: &Path, git: Option<&GitOptions>) -> Result<(), Ap
         fs::write(&path, &file.contents).map_err(io(&path))?;
     }
     if let Some(git) = git {
-        crate::merge::init_repository(staging, &git.message)?;
+        crate::git::init_repository(staging, &git.message)?;
     }
     Ok(())
 }

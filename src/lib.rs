@@ -2,9 +2,9 @@
 
 pub mod answers;
 pub mod apply;
-pub mod cargo_merge;
 pub mod cli;
 pub mod commands;
+pub mod git;
 pub mod merge;
 pub mod plan;
 pub mod project;
@@ -25,6 +25,14 @@ impl CliError {
         Self {
             message: message.into(),
             code: 2,
+        }
+    }
+
+    /// A failure with its own exit code (`upgrade`: 1 when the tree was changed).
+    pub fn new(message: impl Into<String>, code: u8) -> Self {
+        Self {
+            message: message.into(),
+            code,
         }
     }
 
@@ -65,12 +73,12 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
         }
         cli::Command::Upgrade(args) => {
             let report = commands::upgrade::run(&args, &catalog)?;
-            ui::upgraded(&report, args.json);
+            ui::upgraded(&report, ui::Format::from_flag(args.json));
             Ok(report.exit_code())
         }
         cli::Command::Check(args) => {
             let report = commands::check::run(&args, &catalog);
-            ui::checked(&report, args.json);
+            ui::checked(&report, ui::Format::from_flag(args.json));
             Ok(u8::from(!report.findings.is_empty()))
         }
         cli::Command::Templates(args) => {

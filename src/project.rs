@@ -72,6 +72,8 @@ pub struct Project {
     pub name: String,
     /// `[package.metadata.palisade]`.
     pub metadata: ProjectMetadata,
+    /// The names of the package's normal dependencies (not dev- or build-dependencies).
+    pub dependencies: Vec<String>,
 }
 
 /// The project record could not be read.
@@ -208,8 +210,15 @@ pub fn read(dir: &std::path::Path) -> Result<Project, MetadataError> {
             (k, value)
         })
         .collect();
+    let dependencies = package
+        .dependencies
+        .iter()
+        .filter(|d| d.kind == cargo_metadata::DependencyKind::Normal)
+        .map(|d| d.name.clone())
+        .collect();
     Ok(Project {
         name: package.name.to_string(),
+        dependencies,
         metadata: ProjectMetadata {
             template: recorded.template,
             template_version: recorded.template_version,

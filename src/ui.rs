@@ -5,7 +5,7 @@
 use crate::answers::{Prompter, Value};
 use crate::commands::check::CheckReport;
 use crate::commands::new::Created;
-use crate::commands::upgrade::Report;
+use crate::merge::Report;
 use crate::template::{Question, QuestionKind, Template};
 
 /// Reports a command's failure on stderr.
@@ -32,9 +32,25 @@ pub fn created(created: &Created) {
     eprintln!("  cargo test");
 }
 
-/// Reports an upgrade: JSON on stdout with `json`, else the diff (dry run) on stdout and a summary on stderr.
-pub fn upgraded(report: &Report, json: bool) {
-    if json {
+/// How a report is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Lines for people: data on stdout, the summary on stderr.
+    Human,
+    /// One JSON document on stdout (`--json`).
+    Json,
+}
+
+impl Format {
+    /// `Json` when `--json` was given.
+    pub fn from_flag(json: bool) -> Self {
+        if json { Self::Json } else { Self::Human }
+    }
+}
+
+/// Reports an upgrade: the JSON report, or the diff (dry run) on stdout and a summary on stderr.
+pub fn upgraded(report: &Report, format: Format) {
+    if format == Format::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).expect("a report serializes")
@@ -89,9 +105,9 @@ pub fn upgraded(report: &Report, json: bool) {
     }
 }
 
-/// Reports `palisade check`: JSON on stdout with `json`, else one line per finding on stderr.
-pub fn checked(report: &CheckReport, json: bool) {
-    if json {
+/// Reports `palisade check`: the JSON report, or one line per finding on stderr.
+pub fn checked(report: &CheckReport, format: Format) {
+    if format == Format::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).expect("a report serializes")

@@ -29,6 +29,8 @@ pub enum Kind {
     Drift,
     /// A piece of the generated security wiring is gone.
     Wiring,
+    /// The template's own wiring declaration is broken (a bad pattern): a template bug.
+    Template,
 }
 
 /// One reason `check` fails.
@@ -106,26 +108,44 @@ pub fn run(args: &CheckArgs, catalog: &Catalog) -> CheckReport {
         }
     };
     for (item, path) in wiring.iter().zip(rendered) {
-        let found = regex::Regex::new(&item.pattern)
-            .map_err(|e| format!("template {}: wiring {:?}: {e}", template.id(), item.name))
-            .map(|pattern| matches_under(&args.path.join(&path), &item.suffix, &pattern));
-        match found {
-            Ok(true) => {}
-            Ok(false) => finding(
+        if !item.dependency.is_empty() {
+            if !project.dependencies.contains(&item.dependency) {
+                finding(
+                    &mut report,
+                    Kind::Wiring,
+                    format!(
+                        "{} is missing: {} is not a dependency in Cargo.toml",
+                        item.name, item.dependency
+                    ),
+                );
+            }
+            continue;
+        }
+        let pattern = match regex::Regex::new(&item.pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                finding(
+                    &mut report,
+                    Kind::Template,
+                    format!("template {}: wiring {:?}: {e}", template.id(), item.name),
+                );
+                continue;
+            }
+        };
+        if !matches_under(&args.path.join(&path), &item.suffix, &pattern) {
+            let suffix = if item.suffix.is_empty() {
+                String::new()
+            } else {
+                format!(" ending in {}", item.suffix)
+            };
+            finding(
                 &mut report,
                 Kind::Wiring,
                 format!(
-                    "{} is missing: no file at {path}{} matches /{}/",
-                    item.name,
-                    if item.suffix.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ending in {}", item.suffix)
-                    },
-                    item.pattern
+                    "{} is missing: no file at {path}{suffix} matches /{}/",
+                    item.name, item.pattern
                 ),
-            ),
-            Err(message) => finding(&mut report, Kind::Metadata, message),
+            );
         }
     }
     report

@@ -108,15 +108,21 @@ pub struct Migration {
     pub to: String,
 }
 
-/// A piece of security wiring: some file at or below `path` must match `pattern`.
+/// A piece of security wiring: a normal dependency of the package (as `cargo metadata` reads it),
+/// or some file at or below `path` that matches `pattern`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wiring {
     /// What it is, as `palisade check` reports it ("the canonical security stack").
     pub name: String,
+    /// A crate the package must depend on (a normal dependency, not a dev- or build-dependency).
+    #[serde(default)]
+    pub dependency: String,
     /// A rendered file or folder (Tera, over the answers), searched recursively.
+    #[serde(default)]
     pub path: String,
     /// A regular expression one of those files must match.
+    #[serde(default)]
     pub pattern: String,
     /// Only files whose name ends with this count (".cedar").
     #[serde(default)]

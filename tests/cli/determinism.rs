@@ -44,8 +44,12 @@ fn the_first_commit_holds_every_file() {
         .output()
         .unwrap();
     let log = String::from_utf8(log.stdout).unwrap();
+    let newest = palisade::template::Catalog::embedded().unwrap();
+    let newest = newest.newest("service").unwrap().version().clone();
     assert!(
-        log.starts_with("Generate ledger from palisade template service 0.1.0"),
+        log.starts_with(&format!(
+            "Generate ledger from palisade template service {newest}"
+        )),
         "{log}"
     );
     for file in tree(&dir.join("ledger")) {

@@ -278,6 +278,11 @@ fn an_edited_service_upgrades_and_still_passes_its_tests() {
     );
 
     cargo(&project, &["test"], &[]);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--", "-D", "warnings"],
+        &[],
+    );
     crate::upgrade::git(&project, &["add", "-A"]);
     crate::upgrade::git(&project, &["commit", "-qm", "upgrade to service 0.2.0"]);
     let check = palisade(&project, &["check"]);

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use palisade::merge::{Labels, Merger};
+use palisade::git::{Labels, Merger};
 use proptest::prelude::*;
 
 use crate::support::{scratch, tree};

@@ -71,14 +71,29 @@ fn answer_sets(template: &Template) -> BTreeMap<String, Answers> {
 /// SHA-256 over every file of every distinct answer set's rendering, and how many sets there were.
 fn digest(template: &Template) -> (String, usize) {
     let sets = answer_sets(template);
+    let runtimes = [
+        RuntimeSource::Version("0.0.0".into()),
+        RuntimeSource::Path("/src/palisade/runtime".into()),
+        RuntimeSource::Git {
+            url: "https://example.invalid/palisade.git".into(),
+            rev: Some("v0.0.0".into()),
+        },
+        RuntimeSource::Git {
+            url: "https://example.invalid/palisade.git".into(),
+            rev: None,
+        },
+    ];
     let mut hasher = Sha256::new();
-    for (key, answers) in &sets {
+    for ((key, answers), runtime) in sets
+        .iter()
+        .flat_map(|set| runtimes.iter().map(move |r| (set, r)))
+    {
         hasher.update(key.as_bytes());
         let plan = render(&RenderInput {
             template,
             name: "example",
             answers,
-            runtime: &RuntimeSource::Version("0.0.0".into()),
+            runtime,
             generator_version: "0.0.0",
         })
         .unwrap_or_else(|e| panic!("{} {}: {e}", template.id(), template.version()));

@@ -143,13 +143,16 @@ fn upgrade_applies_every_rule_and_leaves_conflicts_unmerged_in_the_index() {
         list("merged"),
         ["Cargo.toml", "src/both_clean.rs", "src/new_name.rs"]
     );
-    assert_eq!(list("conflicted"), ["src/both_conflict.rs"]);
+    assert_eq!(
+        list("conflicted"),
+        ["docs/deleted.md", "src/both_conflict.rs"]
+    );
     assert_eq!(list("added"), ["src/added.rs"]);
     assert_eq!(list("removed"), ["src/removed_untouched.rs"]);
     assert_eq!(list("renamed"), ["src/old_name.rs -> src/new_name.rs"]);
     let notices = list("notices").join("\n");
     assert!(
-        notices.contains("docs/deleted.md: you deleted it and the template changed it"),
+        notices.contains("docs/deleted.md: you deleted it and the template changed it; the new version is back for review"),
         "{notices}"
     );
     assert!(
@@ -182,7 +185,9 @@ fn upgrade_applies_every_rule_and_leaves_conflicts_unmerged_in_the_index() {
             && renamed.contains("renamed line 7, mine\n"),
         "{renamed}"
     );
-    assert!(!dir.join("docs/deleted.md").exists());
+    // Deleted by the user, changed by the template: a modify/delete conflict with the new version
+    // in the tree; unchanged by the template: stays deleted.
+    assert!(read(&dir, "docs/deleted.md").contains("version two"));
     assert!(!dir.join("docs/deleted_unchanged.md").exists());
     assert_eq!(read(&dir, "src/own.rs"), "// the user's own file\n");
     // Cargo.toml: the template's bump beside the user's dependency and comments; the record moved.
@@ -202,6 +207,10 @@ fn upgrade_applies_every_rule_and_leaves_conflicts_unmerged_in_the_index() {
     let status = git(&dir, &["status", "--porcelain"]);
     assert!(
         status.lines().any(|l| l == "UU src/both_conflict.rs"),
+        "{status}"
+    );
+    assert!(
+        status.lines().any(|l| l == "DU docs/deleted.md"),
         "{status}"
     );
     let stages = git(&dir, &["ls-files", "--unmerged", "src/both_conflict.rs"]);
@@ -481,4 +490,90 @@ fn a_cargo_toml_key_changed_by_both_is_a_conflict_and_the_manifest_is_reported()
         "{manifest}"
     );
     assert!(git(&dir, &["status", "--porcelain"]).contains("UU Cargo.toml"));
+}
+
+/// A migration never overwrites a file the user already has at the new path.
+#[test]
+fn a_rename_onto_an_existing_user_file_moves_nothing() {
+    let dir = generate("rename-collision", "0.1.0", &[]);
+    std::fs::write(
+        dir.join("src/new_name.rs"),
+        "// the user's own new_name.rs\n",
+    )
+    .unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "own file"]);
+    let out = run(&dir, &["upgrade", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["notices"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("src/old_name.rs: not moved to src/new_name.rs, which exists")),
+        "{report}"
+    );
+    assert_eq!(read(&dir, "src/old_name.rs"), read(&dir, "src/old_name.rs"));
+    assert!(dir.join("src/old_name.rs").exists());
+    let new_name = read(&dir, "src/new_name.rs");
+    assert!(
+        new_name.contains("// the user's own new_name.rs"),
+        "{new_name}"
+    );
+}
+
+/// `check` on the real `service` template: its own wiring declarations find a fresh project whole,
+/// and each removal is named.
+#[test]
+fn check_finds_removed_wiring_in_a_service_project() {
+    let parent = scratch("check-service");
+    let out = crate::support::palisade(&parent, &["new", "svc", "--runtime-version", "0.1.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = parent.join("svc");
+    let ok = crate::support::palisade(&dir, &["check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+
+    let manifest = read(&dir, "Cargo.toml");
+    let start =
+        manifest.find("[dependencies]\npalisade-runtime").unwrap() + "[dependencies]\n".len();
+    let end = start + manifest[start..].find('\n').unwrap() + 1;
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!("{}{}", &manifest[..start], &manifest[end..]),
+    )
+    .unwrap();
+    edit(
+        &dir,
+        "src/app.rs",
+        "let stack = SecurityStack::new(",
+        "// let stack = SecurityStack::new(",
+    );
+    std::fs::remove_file(dir.join("policies/schema.cedarschema")).unwrap();
+    let out = crate::support::palisade(&dir, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["kind"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+    assert!(
+        findings[0].starts_with("wiring: the palisade-runtime dependency is missing"),
+        "{findings:#?}"
+    );
+    assert!(
+        findings[1].starts_with("wiring: the canonical security stack in the router is missing"),
+        "{findings:#?}"
+    );
+    assert!(
+        findings[2].starts_with("wiring: the Cedar policy schema is missing"),
+        "{findings:#?}"
+    );
 }

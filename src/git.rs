@@ -1,4 +1,4 @@
-//! Everything git: repository set-up for new projects, line-based 3-way merges and diffs in memory, the working tree's cleanliness and unmerged index entries. The only user of git2.
+//! Everything git (the only user of git2): repository set-up for new projects, line-based 3-way merges and diffs in memory, the working tree's cleanliness and unmerged index entries.
 
 use std::path::{Path, PathBuf};
 
@@ -235,16 +235,16 @@ impl Worktree {
             .collect())
     }
 
-    /// Registers each conflict as an unmerged index entry (stages 1, 2 and 3), as `git merge`
-    /// leaves it, so `git status` lists it as "both modified" and a commit is refused until it is resolved.
-    pub fn record_conflicts(&self, conflicts: &[Conflict]) -> Result<(), git2::Error> {
-        if conflicts.is_empty() {
-            return Ok(());
-        }
-        let mut index = self.repo.index()?;
+    /// Writes each conflict's sides into the object database (objects nothing refers to yet), as
+    /// index entries to register with [`Worktree::record_conflicts`].
+    pub fn prepare_conflicts(
+        &self,
+        conflicts: &[Conflict],
+    ) -> Result<PreparedConflicts, git2::Error> {
+        let mut entries = Vec::new();
         for conflict in conflicts {
             let path = self.prefix.join(&conflict.path);
-            let _ = index.remove_path(&path);
+            let mut stages = Vec::new();
             for (stage, side) in [
                 (1, &conflict.base),
                 (2, &conflict.ours),
@@ -252,10 +252,39 @@ impl Worktree {
             ] {
                 if let Some(bytes) = side {
                     let id = self.repo.blob(bytes)?;
-                    index.add(&index_entry(&path, id, bytes.len(), stage))?;
+                    stages.push(index_entry(&path, id, bytes.len(), stage));
                 }
+            }
+            entries.push((path, stages));
+        }
+        Ok(PreparedConflicts(entries))
+    }
+
+    /// Registers each conflict as an unmerged index entry (stages 1, 2 and 3; a side that does not
+    /// exist has no stage), as `git merge` leaves it, so `git status` lists it ("both modified",
+    /// "deleted by us") and a commit is refused until it is resolved.
+    pub fn record_conflicts(&self, prepared: PreparedConflicts) -> Result<(), git2::Error> {
+        if prepared.0.is_empty() {
+            return Ok(());
+        }
+        let mut index = self.repo.index()?;
+        for (path, stages) in prepared.0 {
+            let _ = index.remove_path(&path);
+            for entry in &stages {
+                index.add(entry)?;
             }
         }
         index.write()
+    }
+}
+
+/// Conflicts whose blobs are written, ready to enter the index.
+pub struct PreparedConflicts(Vec<(PathBuf, Vec<git2::IndexEntry>)>);
+
+impl std::fmt::Debug for PreparedConflicts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(p, _)| p))
+            .finish()
     }
 }

@@ -70,6 +70,21 @@ fn merge_table(
         if same(b, t) || same(o, t) {
             continue; // the template did not change it, or the user already has the new value
         }
+        // Where both sides hold a table, merge inside it, even when the user left its data as it
+        // was: replacing the whole table would drop the user's comments and layout in it.
+        let base_table = b.and_then(Item::as_table_like);
+        let both_tables = (b.is_none() || base_table.is_some())
+            && o.is_some_and(|i| i.as_table_like().is_some())
+            && t.is_some_and(|i| i.as_table_like().is_some());
+        if both_tables {
+            let theirs_table = t.and_then(Item::as_table_like).expect("checked above");
+            let ours_table = ours
+                .get_mut(&key)
+                .and_then(Item::as_table_like_mut)
+                .expect("checked above");
+            merge_table(base_table, ours_table, theirs_table, &path, conflicts);
+            continue;
+        }
         if same(o, b) {
             match t {
                 None => {
@@ -77,20 +92,6 @@ fn merge_table(
                 }
                 Some(new) => replace(ours, &key, new),
             }
-            continue;
-        }
-        let tables = (
-            b.map(Item::as_table_like),
-            o.and_then(Item::as_table_like),
-            t.and_then(Item::as_table_like),
-        );
-        if let (None | Some(Some(_)), Some(_), Some(theirs_table)) = tables {
-            let base_table = b.and_then(Item::as_table_like);
-            let ours_table = ours
-                .get_mut(&key)
-                .and_then(Item::as_table_like_mut)
-                .expect("checked above");
-            merge_table(base_table, ours_table, theirs_table, &path, conflicts);
             continue;
         }
         conflicts.push(path);
@@ -113,11 +114,12 @@ fn replace(ours: &mut dyn TableLike, key: &str, new: &Item) {
     }
 }
 
-/// Whether two items hold the same data, whatever their formatting.
+/// Whether two items hold the same data, whatever their formatting. An item that cannot be read
+/// as data is never the same as anything, so it is not overwritten.
 fn same(a: Option<&Item>, b: Option<&Item>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(a), Some(b)) => data(a) == data(b),
+        (Some(a), Some(b)) => matches!((data(a), data(b)), (Some(x), Some(y)) if x == y),
         _ => false,
     }
 }
@@ -213,6 +215,21 @@ audit = []
         );
         let merged = merge(BASE, &ours, BASE).unwrap();
         assert_eq!(merged.text, ours);
+    }
+
+    #[test]
+    fn comments_in_a_table_whose_data_the_user_kept_survive_a_template_change() {
+        let ours = BASE.replace(
+            "[dependencies]\n",
+            "[dependencies]\n# pinned with the security team, see SEC-12\n",
+        );
+        let theirs = BASE.replace(r#"serde = "1""#, r#"serde = "1.0.200""#);
+        let merged = merge(BASE, &ours, &theirs).unwrap();
+        assert!(merged.conflicts.is_empty());
+        assert_eq!(
+            merged.text,
+            ours.replace(r#"serde = "1""#, r#"serde = "1.0.200""#)
+        );
     }
 
     #[test]
