@@ -1,18 +1,20 @@
 //! The upgrade engine: re-render the recorded template version (base) and the target (theirs), merge both into the working tree (ours) file by file in memory, then write. Knows nothing of the command line.
 
 pub mod manifest;
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use serde::Serialize;
 
 use crate::answers::{self, AnswerSources, Answers};
 use crate::git::{Conflict, Labels, Merger, Worktree};
 use crate::plan::Plan;
 use crate::project::{self, ProjectMetadata};
 use crate::template::{self, Catalog, RenderInput, Template};
+
+use report::io;
+pub use report::{Report, UpgradeError};
 
 /// What to upgrade, and how: the resolved form of `palisade upgrade`'s arguments.
 #[derive(Debug, Clone, Default)]
@@ -25,131 +27,6 @@ pub struct Request {
     pub defines: Vec<String>,
     /// Proceed on a dirty working tree.
     pub allow_dirty: bool,
-}
-
-/// What happened to each file the template knows, by category (paths relative to the project).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// The template id.
-    pub template: String,
-    /// The recorded version.
-    pub from: String,
-    /// The target version.
-    pub to: String,
-    /// Whether anything was written (false for `--dry-run` and for an upgrade with nothing to do).
-    pub applied: bool,
-    /// Changed by the template only: the new version was taken.
-    pub taken: Vec<String>,
-    /// Changed by the user only: the user's version was kept.
-    pub kept: Vec<String>,
-    /// Changed by both, merged without overlap.
-    pub merged: Vec<String>,
-    /// Changed by both in the same place: conflict markers in the file, unmerged in the index.
-    pub conflicted: Vec<String>,
-    /// New in the template version.
-    pub added: Vec<String>,
-    /// Removed by the template and never changed by the user.
-    pub removed: Vec<String>,
-    /// Moved by a migration of the template (`from -> to`).
-    pub renamed: Vec<String>,
-    /// Things that need a look but were left as the user had them.
-    pub notices: Vec<String>,
-    /// Set when `cargo metadata` no longer accepts the upgraded manifest: its message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest_error: Option<String>,
-    /// Unified diff of every change (only with `--dry-run`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
-}
-
-impl Report {
-    /// The exit code: 1 when conflicts were left (or would be, with `--dry-run`) or the manifest
-    /// no longer loads, else 0.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(!self.conflicted.is_empty() || self.manifest_error.is_some())
-    }
-}
-
-/// Why an upgrade failed. Every variant but [`UpgradeError::Partial`] happens before the first
-/// write: nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UpgradeError {
-    /// The project record could not be read.
-    #[error(transparent)]
-    Metadata(#[from] project::MetadataError),
-    /// The recorded template or version is not in the catalog, or the target is unknown.
-    #[error(transparent)]
-    Catalog(#[from] template::CatalogError),
-    /// The target version is older than the recorded one.
-    #[error("the project is at {template} {from}; {to} is older and downgrades are not supported")]
-    Downgrade {
-        /// The template id.
-        template: String,
-        /// The recorded version.
-        from: String,
-        /// The target.
-        to: String,
-    },
-    /// The answers (recorded and `--define`) do not fit the target version.
-    #[error("answers: {0}")]
-    Answers(#[from] answers::AnswerError),
-    /// Not a git working tree.
-    #[error(transparent)]
-    Worktree(#[from] crate::git::WorktreeError),
-    /// Uncommitted changes.
-    #[error(
-        "the working tree has uncommitted changes ({}); commit or stash them, or pass --allow-dirty",
-        .0.join(", ")
-    )]
-    Dirty(Vec<String>),
-    /// A render failed (a template bug).
-    #[error(transparent)]
-    Render(#[from] template::RenderError),
-    /// A project file could not be read or written.
-    #[error("{path}: {error}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        error: std::io::Error,
-    },
-    /// git failed.
-    #[error("git: {0}")]
-    Git(#[from] git2::Error),
-    /// The user's Cargo.toml does not parse.
-    #[error(transparent)]
-    Manifest(#[from] manifest::ParseError),
-    /// Writing failed after some files were replaced: the tree is part-way upgraded.
-    #[error(
-        "the upgrade stopped after replacing {written} of {total} files ({error}); the tree was clean before, so `git restore --staged --worktree . && git clean -fd` undoes it"
-    )]
-    Partial {
-        /// How many files were already replaced.
-        written: usize,
-        /// How many there were to write.
-        total: usize,
-        /// What failed.
-        error: Box<UpgradeError>,
-    },
-}
-
-impl UpgradeError {
-    /// The exit code: 1 when the tree was changed part-way (like a conflict, it needs a look
-    /// before anything is committed), 2 when nothing was changed.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Partial { .. } => 1,
-            _ => 2,
-        }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpgradeError + '_ {
-    move |error| UpgradeError::Io {
-        path: path.to_owned(),
-        error,
-    }
 }
 
 /// A computed upgrade: the writes, removals and conflicts, and the report. Nothing written yet.
@@ -550,10 +427,10 @@ impl Upgrade {
     pub fn dry_run(self) -> Result<Report, UpgradeError> {
         let mut report = self.report.clone();
         report.diff = Some(self.diff()?);
-        if let Some(bytes) = self.writes.get(Path::new("Cargo.toml")) {
-            if let Err(error) = toml::from_str::<toml::Table>(&String::from_utf8_lossy(bytes)) {
-                report.manifest_error = Some(format!("Cargo.toml would not parse: {error}"));
-            }
+        if let Some(bytes) = self.writes.get(Path::new("Cargo.toml"))
+            && let Err(error) = toml::from_str::<toml::Table>(&String::from_utf8_lossy(bytes))
+        {
+            report.manifest_error = Some(format!("Cargo.toml would not parse: {error}"));
         }
         Ok(report)
     }
@@ -631,11 +508,11 @@ fn stage(target: &Path, bytes: &[u8]) -> Result<(PathBuf, PathBuf), UpgradeError
         .to_string_lossy();
     let temporary = dir.join(format!(".{name}.palisade-{}", std::process::id()));
     fs::write(&temporary, bytes).map_err(io(&temporary))?;
-    if let Ok(meta) = fs::metadata(target) {
-        if let Err(error) = fs::set_permissions(&temporary, meta.permissions()) {
-            let _ = fs::remove_file(&temporary);
-            return Err(io(&temporary)(error));
-        }
+    if let Ok(meta) = fs::metadata(target)
+        && let Err(error) = fs::set_permissions(&temporary, meta.permissions())
+    {
+        let _ = fs::remove_file(&temporary);
+        return Err(io(&temporary)(error));
     }
     Ok((temporary, target.to_owned()))
 }
