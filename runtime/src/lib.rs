@@ -13,6 +13,8 @@ pub mod check;
 pub mod principal;
 pub mod problem;
 pub mod secrets;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stack;
 pub mod tenant;
 #[cfg(feature = "testing")]

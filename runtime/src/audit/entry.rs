@@ -96,6 +96,16 @@ pub mod event_type {
     pub const TENANT_MISMATCH: &str = "palisade.tenant.mismatch";
     /// A policy decision on a sensitive action.
     pub const AUTHZ_DECISION: &str = "palisade.authz.decision";
+    /// The authorization server issued tokens (or a code).
+    pub const TOKEN_ISSUED: &str = "palisade.token.issued";
+    /// The authorization server refused a token, code, grant or client authentication.
+    pub const TOKEN_REFUSED: &str = "palisade.token.refused";
+    /// Tokens were revoked (by a client, an administrator, or reuse detection).
+    pub const TOKEN_REVOKED: &str = "palisade.token.revoked";
+    /// A user signed in, failed to, or signed out.
+    pub const LOGIN: &str = "palisade.login";
+    /// An administrator created, changed or removed a tenant, user, client, API token or key.
+    pub const ADMIN_CHANGE: &str = "palisade.admin.change";
 }
 
 impl AuditEntry {
@@ -127,6 +137,16 @@ impl AuditEntry {
     pub fn tenant(mut self, tenant: &TenantId) -> Self {
         self.tenantid = Some(tenant.clone());
         self.data.tenant = Some(tenant.clone());
+        self
+    }
+
+    /// Sets the actor alone (the tenant is set separately).
+    pub fn actor(mut self, subject: &str, kind: PrincipalKind, client_id: Option<&str>) -> Self {
+        self.data.actor = Some(Actor {
+            subject: clean(subject),
+            kind,
+            client_id: client_id.map(clean),
+        });
         self
     }
 

@@ -3,9 +3,11 @@
 mod audit;
 mod authz;
 mod keyvault;
+mod oidc;
 mod postgres;
 mod remote_keys;
 mod secrets;
+mod server;
 mod stack;
 mod support;
 mod wycheproof;

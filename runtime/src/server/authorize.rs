@@ -1,0 +1,541 @@
+//! `/authorize` and its login form: exact redirect URIs, PKCE S256 required, CSRF-protected sign-in without JavaScript, browser sessions, `prompt=none`, and `iss` in every response (RFC 9207).
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sqlx::Row;
+
+use super::client_auth::Params;
+use super::identity::{Client, User};
+use super::token::{CodeRequest, new_code, requested_scopes};
+use super::{AuthorizationServer, OAuthError, digest, random_token};
+use crate::audit::{Outcome, event_type};
+use crate::principal::{PrincipalKind, TenantId};
+
+const SESSION_COOKIE: &str = "palisade_session";
+const CSRF_COOKIE: &str = "palisade_csrf";
+
+/// The authorization request, checked: what the login form carries forward.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Request {
+    client_id: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+}
+
+/// An error shown on the server's own page: the redirect URI is not trusted, so nothing redirects.
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "Sign-in failed",
+        &format!("<p>{}</p>", escape(message)),
+        None,
+    )
+}
+
+fn page(status: StatusCode, title: &str, body: &str, cookie: Option<String>) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title><style>body{{font-family:sans-serif;max-width:24rem;margin:4rem auto}}label,input,button{{display:block;width:100%;margin:.4rem 0}}.error{{color:#a00}}</style></head><body><h1>{title}</h1>{body}</body></html>"
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// A redirect back to the client with `params`, `state` and `iss`.
+fn redirect(
+    server: &AuthorizationServer,
+    request_uri: &str,
+    state: Option<&str>,
+    params: &[(&str, &str)],
+    cookies: &[String],
+) -> Response {
+    let Ok(mut url) = url::Url::parse(request_uri) else {
+        return error_page(StatusCode::BAD_REQUEST, "the redirect URI is not a URL");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", &server.config().issuer);
+    }
+    let mut response =
+        (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+fn set_cookie(
+    server: &AuthorizationServer,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    same_site: cookie::SameSite,
+) -> String {
+    cookie::Cookie::build((name.to_owned(), value.to_owned()))
+        .path(path.to_owned())
+        .http_only(true)
+        .secure(!server.config().allow_insecure_http)
+        .same_site(same_site)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
+}
+
+pub(crate) async fn authorize(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let params = match Params::from_pairs(pairs) {
+        Ok(p) => p,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.description),
+    };
+    // Until client and redirect URI are known to match, errors stay on this server.
+    let Some(client_id) = params.get("client_id") else {
+        return error_page(StatusCode::BAD_REQUEST, "client_id is missing");
+    };
+    let client = match server.identities().client(client_id).await {
+        Ok(Some(c)) if !c.disabled && c.allows("authorization_code") => c,
+        Ok(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "unknown client, or the client may not use this flow",
+            );
+        }
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return error_page(StatusCode::BAD_REQUEST, "redirect_uri is missing");
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        refused(&server, &client, "redirect_uri not registered").await;
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri is not registered for this client (it must match exactly)",
+        );
+    }
+    let state = params.get("state");
+    let fail = |error: &str, description: &str| {
+        redirect(
+            &server,
+            redirect_uri,
+            state,
+            &[("error", error), ("error_description", description)],
+            &[],
+        )
+    };
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+        None => return fail("invalid_request", "response_type is missing"),
+    }
+    let Some(challenge) = params.get("code_challenge") else {
+        return fail("invalid_request", "code_challenge is required (PKCE)");
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        );
+    }
+    let scopes = match requested_scopes(params.get("scope"), &client.scopes) {
+        Ok(s) => s,
+        Err(e) => return fail("invalid_scope", &e.description),
+    };
+    let prompt = params.get("prompt").unwrap_or("");
+    if prompt
+        .split(' ')
+        .any(|p| !matches!(p, "" | "none" | "login" | "consent"))
+        || (prompt.contains("none") && prompt != "none")
+    {
+        return fail("invalid_request", "prompt must be none, login or consent");
+    }
+    let request = Request {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: state.map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: challenge.to_owned(),
+    };
+    let session = match session(&server, &headers, &client).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    match (session, prompt) {
+        (Some((user, auth_time)), "" | "none" | "consent") => {
+            complete(&server, &client, &user, &request, auth_time, Vec::new()).await
+        }
+        (None, "none") => fail("login_required", "no session; sign in first"),
+        _ => login_form(&server, &client, &request, None).await,
+    }
+}
+
+async fn refused(server: &AuthorizationServer, client: &Client, reason: &str) {
+    let mut entry = server
+        .entry(event_type::TOKEN_REFUSED, "authorize", Outcome::Failure)
+        .actor(
+            &client.client_id,
+            PrincipalKind::Service,
+            Some(&client.client_id),
+        )
+        .reason(reason);
+    if let Ok(t) = TenantId::new(&client.tenant_id) {
+        entry = entry.tenant(&t);
+    }
+    server.audit(entry).await;
+}
+
+/// The signed-in user of this browser in the client's tenant, if any.
+async fn session(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<(User, i64)>, OAuthError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT tenant_id, user_id, auth_time, expires_at FROM palisade_sessions WHERE id_hash = $1")
+        .bind(digest(&id))
+        .fetch_optional(&server.inner.store.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row.try_get::<i64, _>("expires_at")? < server.now()
+        || row.try_get::<String, _>("tenant_id")? != client.tenant_id
+    {
+        return Ok(None);
+    }
+    let user = server
+        .identities()
+        .user(&row.try_get::<String, _>("user_id")?)
+        .await?;
+    Ok(user.map(|u| (u, row.try_get("auth_time").unwrap_or_default())))
+}
+
+async fn login_form(
+    server: &AuthorizationServer,
+    client: &Client,
+    request: &Request,
+    error: Option<&str>,
+) -> Response {
+    let id = random_token(24);
+    let csrf = random_token(32);
+    let stored = sqlx::query("INSERT INTO palisade_login_requests (id, csrf_hash, request, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(digest(&csrf))
+        .bind(serde_json::to_string(request).expect("a request serializes"))
+        .bind(server.now() + server.config().login_ttl)
+        .execute(&server.inner.store.pool)
+        .await;
+    if let Err(e) = stored {
+        return OAuthError::from(e).into_response();
+    }
+    let error_html = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
+    });
+    let body = format!(
+        "<p>to continue to <strong>{client}</strong></p>{error_html}<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"request_id\" value=\"{id}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"username\">User name</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required><label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required><button type=\"submit\">Sign in</button></form>",
+        client = escape(&client.name),
+        action = escape(&server.config().endpoint("/authorize/login")),
+    );
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let cookie = set_cookie(
+        server,
+        CSRF_COOKIE,
+        &csrf,
+        "/",
+        server.config().login_ttl,
+        cookie::SameSite::Strict,
+    );
+    page(status, "Sign in", &body, Some(cookie))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct LoginForm {
+    request_id: String,
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+pub(crate) async fn login(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let now = server.now();
+    let row = match sqlx::query(
+        "SELECT csrf_hash, request, expires_at FROM palisade_login_requests WHERE id = $1",
+    )
+    .bind(&form.request_id)
+    .fetch_optional(&server.inner.store.pool)
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    let expired = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "this sign-in form has expired; start again from the application",
+        )
+    };
+    let Some(row) = row else { return expired() };
+    let (Ok(csrf_hash), Ok(request), Ok(expires_at)) = (
+        row.try_get::<String, _>("csrf_hash"),
+        row.try_get::<String, _>("request"),
+        row.try_get::<i64, _>("expires_at"),
+    ) else {
+        return expired();
+    };
+    if expires_at < now {
+        return expired();
+    }
+    // Double submit: the form's token must be the one this browser's cookie holds, and the one issued with the form.
+    let cookie_csrf = cookie(&headers, CSRF_COOKIE);
+    let csrf_ok = cookie_csrf.as_deref() == Some(form.csrf.as_str())
+        && aws_lc_rs::constant_time::verify_slices_are_equal(
+            digest(&form.csrf).as_bytes(),
+            csrf_hash.as_bytes(),
+        )
+        .is_ok();
+    if !csrf_ok {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the sign-in form failed its CSRF check; start again from the application",
+        );
+    }
+    let Ok(request) = serde_json::from_str::<Request>(&request) else {
+        return expired();
+    };
+    let client = match server.identities().client(&request.client_id).await {
+        Ok(Some(c)) if !c.disabled => c,
+        Ok(_) => return error_page(StatusCode::BAD_REQUEST, "the client is no longer available"),
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    let limit_key = format!("login:{}:{}", client.tenant_id, form.username);
+    if server.over_limit(&limit_key) {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Sign in",
+            "<p class=\"error\">Too many failed attempts. Try again in a minute.</p>",
+            None,
+        );
+    }
+    let user = match server
+        .identities()
+        .verify_user(&client.tenant_id, &form.username, &form.password)
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    let tenant = TenantId::new(&client.tenant_id).ok();
+    let Some(user) = user else {
+        server.count_failure(&limit_key);
+        let mut entry = server
+            .entry(event_type::LOGIN, "login", Outcome::Failure)
+            .reason("unknown user or wrong password");
+        if let Some(t) = &tenant {
+            entry = entry.tenant(t);
+        }
+        server.audit(entry).await;
+        return login_form(
+            &server,
+            &client,
+            &request,
+            Some("The user name or password is not right."),
+        )
+        .await;
+    };
+    let _ = sqlx::query("DELETE FROM palisade_login_requests WHERE id = $1")
+        .bind(&form.request_id)
+        .execute(&server.inner.store.pool)
+        .await;
+    let session = random_token(32);
+    if let Err(e) = sqlx::query("INSERT INTO palisade_sessions (id_hash, tenant_id, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(digest(&session))
+        .bind(&user.tenant_id)
+        .bind(&user.id)
+        .bind(now)
+        .bind(now + server.config().session_ttl)
+        .execute(&server.inner.store.pool)
+        .await
+    {
+        return OAuthError::from(e).into_response();
+    }
+    let mut entry = server
+        .entry(event_type::LOGIN, "login", Outcome::Success)
+        .actor(&user.id, PrincipalKind::User, Some(&client.client_id));
+    if let Some(t) = &tenant {
+        entry = entry.tenant(t);
+    }
+    server.audit(entry).await;
+    let cookies = vec![
+        set_cookie(
+            &server,
+            SESSION_COOKIE,
+            &session,
+            "/",
+            server.config().session_ttl,
+            cookie::SameSite::Lax,
+        ),
+        set_cookie(&server, CSRF_COOKIE, "", "/", 0, cookie::SameSite::Strict),
+    ];
+    complete(&server, &client, &user, &request, now, cookies).await
+}
+
+/// Issues the code and sends the browser back to the client.
+async fn complete(
+    server: &AuthorizationServer,
+    client: &Client,
+    user: &User,
+    request: &Request,
+    auth_time: i64,
+    cookies: Vec<String>,
+) -> Response {
+    let code = new_code(
+        server,
+        &CodeRequest {
+            client,
+            user,
+            scopes: &request.scopes,
+            redirect_uri: &request.redirect_uri,
+            nonce: request.nonce.as_deref(),
+            code_challenge: &request.code_challenge,
+            auth_time,
+        },
+    )
+    .await;
+    match code {
+        Ok(code) => redirect(
+            server,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &[("code", &code)],
+            &cookies,
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Ends the browser session: the cookie is cleared and the session row deleted; with a valid
+/// `id_token_hint` and a registered `post_logout_redirect_uri`, the browser goes back there.
+pub(crate) async fn end_session(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+    client: Option<Client>,
+) -> Response {
+    if let Some(id) = cookie(headers, SESSION_COOKIE) {
+        let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
+            .bind(digest(&id))
+            .execute(&server.inner.store.pool)
+            .await;
+        server
+            .audit(server.entry(event_type::LOGIN, "logout", Outcome::Success))
+            .await;
+    }
+    let clear = set_cookie(server, SESSION_COOKIE, "", "/", 0, cookie::SameSite::Lax);
+    if let (Some(client), Some(target)) = (client, params.get("post_logout_redirect_uri"))
+        && client.post_logout_redirect_uris.iter().any(|u| u == target)
+    {
+        let Ok(mut url) = url::Url::parse(target) else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "post_logout_redirect_uri is not a URL",
+            );
+        };
+        if let Some(state) = params.get("state") {
+            url.query_pairs_mut().append_pair("state", state);
+        }
+        let mut response =
+            (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return response;
+    }
+    page(
+        StatusCode::OK,
+        "Signed out",
+        "<p>You are signed out.</p>",
+        Some(clear),
+    )
+}

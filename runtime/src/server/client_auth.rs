@@ -1,0 +1,277 @@
+//! Client authentication at the token, introspection and revocation endpoints: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, and `none` for public clients; one answer for every failure, and 429 after repeated ones.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::identity::Client;
+use super::{AuthorizationServer, OAuthError, digest};
+use crate::audit::{Outcome, event_type};
+
+/// The assertion type of `private_key_jwt` (RFC 7523).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Request parameters with no name given twice (RFC 6749 section 3.2); an empty value counts as absent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        let mut map = BTreeMap::new();
+        for (name, value) in pairs {
+            if map.insert(name.clone(), value).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name} is given more than once"
+                )));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))
+    }
+}
+
+/// Which clients may use the `none` method (public clients, only on the code flow's endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Public {
+    Allowed,
+    Refused,
+}
+
+/// Authenticates the calling client, or answers `invalid_client` (401) the same way for an
+/// unknown client, a wrong secret, a bad assertion and a disabled client.
+pub(crate) async fn authenticate(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+    public: Public,
+) -> Result<Client, OAuthError> {
+    let presented = presented(headers, params)?;
+    let client_id = presented.client_id().to_owned();
+    let limit_key = format!("client:{client_id}");
+    if server.over_limit(&limit_key) {
+        refuse(server, &client_id, "too many failed client authentications").await;
+        return Err(OAuthError::too_many_attempts());
+    }
+    let client = server.identities().client(&client_id).await?;
+    let verified = match (&presented, &client) {
+        (Presented::Secret { secret, .. }, Some(c)) => {
+            // The comparison runs on digests in constant time; an unknown client compares
+            // against a fixed value, so both cost the same.
+            let expected = c.secret_hash.clone().unwrap_or_else(|| digest(""));
+            c.secret_hash.is_some() & constant_time_eq(&digest(secret), &expected)
+        }
+        (Presented::Secret { secret, .. }, None) => {
+            let _ = constant_time_eq(&digest(secret), &digest(""));
+            false
+        }
+        (Presented::Assertion { assertion, .. }, Some(c)) => {
+            verify_assertion(server, c, assertion).is_ok()
+        }
+        (Presented::Assertion { .. }, None) => false,
+        (Presented::None { .. }, Some(c)) => public == Public::Allowed && c.is_public(),
+        (Presented::None { .. }, None) => false,
+    };
+    match client {
+        Some(c) if verified && !c.disabled => Ok(c),
+        _ => {
+            server.count_failure(&limit_key);
+            refuse(server, &client_id, "client authentication failed").await;
+            Err(OAuthError::invalid_client())
+        }
+    }
+}
+
+async fn refuse(server: &AuthorizationServer, client_id: &str, reason: &str) {
+    let entry = server
+        .entry(
+            event_type::TOKEN_REFUSED,
+            "client.authenticate",
+            Outcome::Failure,
+        )
+        .actor(
+            client_id,
+            crate::principal::PrincipalKind::Service,
+            Some(client_id),
+        )
+        .reason(reason);
+    server.audit(entry).await;
+}
+
+enum Presented {
+    Secret {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
+    None {
+        client_id: String,
+    },
+}
+
+impl Presented {
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. }
+            | Self::Assertion { client_id, .. }
+            | Self::None { client_id } => client_id,
+        }
+    }
+}
+
+/// What the request presents; more than one method is an error (RFC 6749 section 2.3).
+fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(value) => Some(basic_credentials(value)?),
+        None => None,
+    };
+    let post_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    let methods = usize::from(basic.is_some())
+        + usize::from(post_secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(OAuthError::invalid_request(
+            "use exactly one client authentication method",
+        ));
+    }
+    if let Some((client_id, secret)) = basic {
+        if params.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the Authorization header",
+            ));
+        }
+        return Ok(Presented::Secret { client_id, secret });
+    }
+    if let Some(assertion) = assertion {
+        if params.get("client_assertion_type") != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let client_id = match params.get("client_id") {
+            Some(id) => id.to_owned(),
+            None => assertion_subject(assertion)?,
+        };
+        return Ok(Presented::Assertion {
+            client_id,
+            assertion: assertion.to_owned(),
+        });
+    }
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(OAuthError::invalid_client)?
+        .to_owned();
+    Ok(match post_secret {
+        Some(secret) => Presented::Secret {
+            client_id,
+            secret: secret.to_owned(),
+        },
+        None => Presented::None { client_id },
+    })
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 section 2.3.1).
+fn basic_credentials(value: &axum::http::HeaderValue) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client();
+    let text = value.to_str().map_err(|_| bad())?;
+    let encoded = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+        .ok_or_else(bad)?;
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let plus = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad())
+    };
+    Ok((unescape(id)?, unescape(secret)?))
+}
+
+fn assertion_subject(assertion: &str) -> Result<String, OAuthError> {
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .ok_or_else(OAuthError::invalid_client)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| OAuthError::invalid_client())?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| OAuthError::invalid_client())?;
+    claims["sub"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(OAuthError::invalid_client)
+}
+
+/// A `private_key_jwt` assertion: signed by a key of the client's JWKS, `iss` = `sub` = client id,
+/// `aud` the token endpoint or the issuer, unexpired, and its `jti` never seen before.
+fn verify_assertion(
+    server: &AuthorizationServer,
+    client: &Client,
+    assertion: &str,
+) -> Result<(), ()> {
+    let jwks: JwkSet = client
+        .jwks
+        .clone()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .ok_or(())?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| ())?;
+    if !matches!(
+        header.alg,
+        Algorithm::ES256
+            | Algorithm::ES384
+            | Algorithm::RS256
+            | Algorithm::PS256
+            | Algorithm::EdDSA
+    ) {
+        return Err(());
+    }
+    let jwk = match &header.kid {
+        Some(kid) => jwks.find(kid).ok_or(())?,
+        None if jwks.keys.len() == 1 => &jwks.keys[0],
+        None => return Err(()),
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| ())?;
+    let config = server.config();
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[config.endpoint("/token"), config.issuer.clone()]);
+    validation.set_issuer(&[client.client_id.as_str()]);
+    validation.sub = Some(client.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 30;
+    let data =
+        jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation).map_err(|_| ())?;
+    let jti = data.claims["jti"].as_str().ok_or(())?;
+    let seen_key = format!("{}:{jti}", client.client_id);
+    if server.inner.assertion_ids.contains_key(&seen_key) {
+        return Err(());
+    }
+    server.inner.assertion_ids.insert(seen_key, ());
+    Ok(())
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}

@@ -1,0 +1,379 @@
+//! Discovery (what is really supported), JWKS (public members only), introspection (RFC 7662), revocation (RFC 7009), userinfo and end session.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::Validation;
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+use super::client_auth::{Params, Public, authenticate};
+use super::error::no_store;
+use super::keys::KeyRing;
+use super::store::from_list;
+use super::token::revoke_family;
+use super::{API_TOKEN_PREFIX, AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest};
+use crate::audit::{Outcome, event_type};
+use crate::principal::{PrincipalKind, TenantId};
+
+pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Response {
+    let c = server.config();
+    let alg = server.keys().algorithm().name();
+    let body = json!({
+        "issuer": c.issuer,
+        "authorization_endpoint": c.endpoint("/authorize"),
+        "token_endpoint": c.endpoint("/token"),
+        "jwks_uri": c.endpoint("/jwks"),
+        "userinfo_endpoint": c.endpoint("/userinfo"),
+        "introspection_endpoint": c.endpoint("/introspect"),
+        "revocation_endpoint": c.endpoint("/revoke"),
+        "end_session_endpoint": c.endpoint("/end_session"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "scopes_supported": ["openid"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "tenant_id", "roles", "preferred_username"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+pub(crate) async fn jwks(State(server): State<AuthorizationServer>) -> Response {
+    match server.keys().jwks(server.now()).await {
+        Ok(body) => {
+            let mut response = axum::Json(body).into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            response
+        }
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}
+
+/// Verifies a token this server signed: known key, the key's algorithm, exact `iss`, `typ`, and
+/// (unless `allow_expired`) `exp`. Returns the claims.
+pub(crate) async fn verify(
+    server: &AuthorizationServer,
+    token: &str,
+    typ: &str,
+    allow_expired: bool,
+) -> Option<Map<String, Value>> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header
+        .typ
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(typ)
+    {
+        return None;
+    }
+    let key = server
+        .inner
+        .keys
+        .find(header.kid.as_deref()?, server.now())
+        .await
+        .ok()??;
+    let algorithm = KeyRing::jose(key.algorithm);
+    if header.alg != algorithm {
+        return None;
+    }
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[server.config().issuer.as_str()]);
+    validation.validate_aud = false;
+    // Expiry is checked against the server's clock, not jsonwebtoken's.
+    validation.validate_exp = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    let exp = claims.get("exp").and_then(Value::as_i64)?;
+    (allow_expired || exp > server.now()).then_some(claims)
+}
+
+/// Whether an access token's `jti` (or the grant it came from) is revoked.
+async fn revoked(server: &AuthorizationServer, jti: &str) -> Result<bool, OAuthError> {
+    let row = sqlx::query(
+        "SELECT a.revoked_at, f.revoked_at AS family_revoked FROM palisade_access_tokens a LEFT JOIN palisade_families f ON f.id = a.family_id WHERE a.jti = $1",
+    )
+    .bind(jti)
+    .fetch_optional(&server.inner.store.pool)
+    .await?;
+    Ok(match row {
+        None => false,
+        Some(r) => {
+            r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
+                || r.try_get::<Option<i64>, _>("family_revoked")?.is_some()
+        }
+    })
+}
+
+pub(crate) async fn introspect(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let answer = async {
+        let params = Params::from_pairs(pairs)?;
+        authenticate(&server, &headers, &params, Public::Refused).await?;
+        let token = params.require("token")?;
+        Ok::<_, OAuthError>(
+            inspect(&server, token)
+                .await?
+                .unwrap_or_else(|| json!({ "active": false })),
+        )
+    };
+    match answer.await {
+        Ok(body) => no_store(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The introspection answer for an active token, `None` for anything else.
+async fn inspect(server: &AuthorizationServer, token: &str) -> Result<Option<Value>, OAuthError> {
+    let now = server.now();
+    let pool = &server.inner.store.pool;
+    let issuer = &server.config().issuer;
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let row = sqlx::query("SELECT tenant_id, subject, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE token_hash = $1")
+            .bind(digest(token))
+            .fetch_optional(pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        if r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
+            || r.try_get::<i64, _>("expires_at")? <= now
+        {
+            return Ok(None);
+        }
+        return Ok(Some(json!({
+            "active": true,
+            "token_type": "api_token",
+            "iss": issuer,
+            "sub": r.try_get::<String, _>("subject")?,
+            "tenant_id": r.try_get::<String, _>("tenant_id")?,
+            "scope": from_list(&r.try_get::<String, _>("scopes")?).join(" "),
+            "roles": from_list(&r.try_get::<String, _>("roles")?),
+            "iat": r.try_get::<i64, _>("created_at")?,
+            "exp": r.try_get::<i64, _>("expires_at")?,
+            "kind": PrincipalKind::ApiToken.as_str(),
+        })));
+    }
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        let row = sqlx::query("SELECT r.expires_at, r.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.revoked_at FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1")
+            .bind(digest(token))
+            .fetch_optional(pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let dead = r.try_get::<Option<i64>, _>("used_at")?.is_some()
+            || r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
+            || r.try_get::<i64, _>("expires_at")? <= now;
+        if dead {
+            return Ok(None);
+        }
+        return Ok(Some(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "iss": issuer,
+            "sub": r.try_get::<String, _>("user_id")?,
+            "client_id": r.try_get::<String, _>("client_id")?,
+            "tenant_id": r.try_get::<String, _>("tenant_id")?,
+            "scope": from_list(&r.try_get::<String, _>("scope")?).join(" "),
+            "exp": r.try_get::<i64, _>("expires_at")?,
+        })));
+    }
+    let Some(claims) = verify(server, token, "at+jwt", false).await else {
+        return Ok(None);
+    };
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if jti.is_empty() || revoked(server, jti).await? {
+        return Ok(None);
+    }
+    let mut body = claims;
+    body.insert("active".into(), json!(true));
+    body.insert("token_type".into(), json!("Bearer"));
+    Ok(Some(Value::Object(body)))
+}
+
+pub(crate) async fn revoke(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let done = async {
+        let params = Params::from_pairs(pairs)?;
+        let client = authenticate(&server, &headers, &params, Public::Allowed).await?;
+        let token = params.require("token")?;
+        let pool = &server.inner.store.pool;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return Err(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_token_type",
+                description: "API tokens are revoked through the admin API".into(),
+                retry_after: None,
+            });
+        }
+        if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            let row = sqlx::query("SELECT f.id, f.client_id, f.tenant_id FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1")
+                .bind(digest(token))
+                .fetch_optional(pool)
+                .await?;
+            if let Some(r) = row
+                && r.try_get::<String, _>("client_id")? == client.client_id
+            {
+                revoke_family(
+                    &server,
+                    &r.try_get::<String, _>("id")?,
+                    &r.try_get::<String, _>("tenant_id")?,
+                    "refresh token revoked by its client",
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        // An access token: only its own client may revoke it; an unknown or foreign token is
+        // answered the same way (RFC 7009 section 2.2).
+        if let Some(claims) = verify(&server, token, "at+jwt", true).await
+            && claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str())
+        {
+            let jti = claims
+                .get("jti")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let exp = claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .unwrap_or_default();
+            sqlx::query("INSERT INTO palisade_access_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO UPDATE SET revoked_at = $3")
+                .bind(jti)
+                .bind(exp)
+                .bind(server.now())
+                .execute(pool)
+                .await?;
+            let mut entry = server
+                .entry(event_type::TOKEN_REVOKED, "token.revoke", Outcome::Success)
+                .actor(
+                    &client.client_id,
+                    PrincipalKind::Service,
+                    Some(&client.client_id),
+                )
+                .resource(&format!("jti/{jti}"));
+            if let Ok(t) = TenantId::new(&client.tenant_id) {
+                entry = entry.tenant(&t);
+            }
+            server.audit(entry).await;
+        }
+        Ok(())
+    };
+    match done.await {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn bearer_error(description: &str) -> Response {
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+pub(crate) async fn userinfo(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return bearer_error("a bearer access token is required");
+    };
+    let Some(claims) = verify(&server, token, "at+jwt", false).await else {
+        return bearer_error("the access token is invalid or expired");
+    };
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match revoked(&server, jti).await {
+        Ok(false) => {}
+        Ok(true) => return bearer_error("the access token is revoked"),
+        Err(e) => return e.into_response(),
+    }
+    let openid = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.split(' ').any(|x| x == "openid"));
+    if !openid {
+        let mut response = StatusCode::FORBIDDEN.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return response;
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let user = match server.identities().user(sub).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return bearer_error("the user no longer exists"),
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    no_store(json!({
+        "sub": user.id,
+        "tenant_id": user.tenant_id,
+        "roles": user.roles,
+        "preferred_username": user.username,
+    }))
+}
+
+pub(crate) async fn end_session(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let params = match Params::from_pairs(pairs) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let mut client = None;
+    if let Some(hint) = params.get("id_token_hint")
+        && let Some(claims) = verify(&server, hint, "jwt", true).await
+        && let Some(aud) = claims.get("aud").and_then(Value::as_str)
+    {
+        client = server.identities().client(aud).await.ok().flatten();
+    }
+    super::authorize::end_session(&server, &headers, &params, client).await
+}

@@ -1,0 +1,315 @@
+//! The authorization server (feature `server`): OAuth 2.0 / OpenID Connect routers an application mounts, over SQLite or PostgreSQL, with server-generated signing keys, service identities and API tokens.
+//!
+//! Endpoints: discovery (RFC 8414 / OIDC), JWKS, `/token` (client credentials, authorization code
+//! with PKCE S256, refresh with rotation and reuse detection), `/authorize` with a server-rendered
+//! login form, `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/userinfo` and `/end_session`.
+//! Access tokens follow RFC 9068 (`typ: at+jwt`) and carry `tenant_id` and `roles`.
+
+mod authorize;
+mod client_auth;
+mod endpoints;
+mod error;
+pub mod identity;
+pub mod keys;
+pub mod store;
+mod token;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditEmitter, AuditEntry, Outcome};
+pub use error::OAuthError;
+pub use identity::{ApiTokenInfo, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser};
+pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
+pub use store::Store;
+
+/// Prefix of client secrets (so secret scanners recognise them).
+pub const CLIENT_SECRET_PREFIX: &str = "plsd_cs_";
+/// Prefix of API tokens.
+pub const API_TOKEN_PREFIX: &str = "plsd_at_";
+/// Prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "plsd_rt_";
+/// Prefix of authorization codes.
+pub const CODE_PREFIX: &str = "plsd_ac_";
+
+/// The server's settings. Lifetimes are in seconds.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The issuer URL (exact `iss`); endpoints live under it.
+    pub issuer: String,
+    /// Access token lifetime (default 600).
+    pub access_token_ttl: i64,
+    /// ID token lifetime (default 600).
+    pub id_token_ttl: i64,
+    /// Refresh token lifetime (default 30 days); each use rotates it.
+    pub refresh_token_ttl: i64,
+    /// Authorization code lifetime (default 60).
+    pub code_ttl: i64,
+    /// How long a login form stays valid (default 600).
+    pub login_ttl: i64,
+    /// Browser session lifetime after a login (default 8 hours).
+    pub session_ttl: i64,
+    /// The longest lifetime an API token may be given (default 365 days).
+    pub api_token_max_ttl: i64,
+    /// The algorithm of new signing keys.
+    pub key_algorithm: KeyAlgorithm,
+    /// Failed client authentications (per client id) or logins (per user name) allowed per minute
+    /// before 429 (default 10).
+    pub failure_limit: u32,
+    /// Development only: an `http://` issuer and cookies without `Secure`.
+    pub allow_insecure_http: bool,
+}
+
+impl ServerConfig {
+    /// Strict defaults for `issuer`.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            access_token_ttl: 600,
+            id_token_ttl: 600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 60,
+            login_ttl: 600,
+            session_ttl: 8 * 3600,
+            api_token_max_ttl: 365 * 24 * 3600,
+            key_algorithm: KeyAlgorithm::Es256,
+            failure_limit: 10,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// The longest any token or code lives: retired keys stay published this long.
+    fn longest_token_ttl(&self) -> i64 {
+        self.access_token_ttl
+            .max(self.id_token_ttl)
+            .max(self.code_ttl)
+    }
+
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// The server could not start or a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The issuer is not an https URL (and plain HTTP was not allowed).
+    #[error("issuer {0:?} must be an https:// URL without query or fragment")]
+    Issuer(String),
+    /// The key-encryption key is not 32 bytes of base64.
+    #[error("the key-encryption key must be 32 bytes in standard base64")]
+    KeyEncryptionKey,
+    /// A stored signing key does not open under the key-encryption key (wrong key, or tampered).
+    #[error("signing key {0} cannot be unsealed with the configured key-encryption key")]
+    SealedKey(String),
+    /// Key generation failed.
+    #[error("signing key generation failed")]
+    KeyGeneration,
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// An administrative request was invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The named tenant, user, client or token does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A password could not be hashed.
+    #[error("password hashing failed")]
+    PasswordHash,
+}
+
+/// Where the server reads the time: the system clock, or a test's.
+pub trait Clock: Send + Sync + 'static {
+    /// Unix seconds now.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// The authorization server: cheap to clone, one per process.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ServerConfig,
+    pub(crate) store: Store,
+    pub(crate) keys: KeyRing,
+    pub(crate) audit: AuditEmitter,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) failures: moka::sync::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
+    pub(crate) assertion_ids: moka::sync::Cache<String, ()>,
+}
+
+impl std::fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.inner.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    /// Opens the server over `store`: checks the issuer, loads (or on first start creates) the
+    /// signing keys sealed under `kek`.
+    pub async fn open(
+        config: ServerConfig,
+        store: Store,
+        kek: KeyEncryptionKey,
+        audit: AuditEmitter,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServerError> {
+        let url = url::Url::parse(&config.issuer)
+            .map_err(|_| ServerError::Issuer(config.issuer.clone()))?;
+        let scheme_ok =
+            url.scheme() == "https" || (config.allow_insecure_http && url.scheme() == "http");
+        if !scheme_ok || url.query().is_some() || url.fragment().is_some() {
+            return Err(ServerError::Issuer(config.issuer.clone()));
+        }
+        let now = clock.now();
+        let keys = KeyRing::open(
+            store.clone(),
+            kek,
+            config.key_algorithm,
+            config.longest_token_ttl(),
+            now,
+        )
+        .await?;
+        let failures = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(60))
+            .build();
+        let assertion_ids = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(600))
+            .build();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                keys,
+                audit,
+                clock,
+                failures,
+                assertion_ids,
+            }),
+        })
+    }
+
+    /// Every endpoint, at the paths the discovery document names.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(endpoints::discovery),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(endpoints::discovery),
+            )
+            .route("/jwks", get(endpoints::jwks))
+            .route("/token", post(token::token))
+            .route("/authorize", get(authorize::authorize))
+            .route("/authorize/login", post(authorize::login))
+            .route("/introspect", post(endpoints::introspect))
+            .route("/revoke", post(endpoints::revoke))
+            .route(
+                "/userinfo",
+                get(endpoints::userinfo).post(endpoints::userinfo),
+            )
+            .route("/end_session", get(endpoints::end_session))
+            .with_state(self.clone())
+    }
+
+    /// Tenants, users, clients and API tokens.
+    pub fn identities(&self) -> Identities {
+        Identities::new(self.clone())
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    /// Rotates the signing keys and audits it.
+    pub async fn rotate_keys(&self) -> Result<(), ServerError> {
+        self.inner.keys.rotate(self.now()).await?;
+        self.audit(self.entry(
+            crate::audit::event_type::ADMIN_CHANGE,
+            "keys.rotate",
+            Outcome::Success,
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn entry(&self, event_type: &str, action: &str, outcome: Outcome) -> AuditEntry {
+        self.inner.audit.entry(event_type, action, outcome)
+    }
+
+    pub(crate) async fn audit(&self, entry: AuditEntry) {
+        self.inner.audit.emit(entry).await;
+    }
+
+    /// Counts a failure under `key`; true when the key is over the limit (before this one counts).
+    pub(crate) fn over_limit(&self, key: &str) -> bool {
+        self.inner.failures.get(key).is_some_and(|n| {
+            n.load(std::sync::atomic::Ordering::Relaxed) >= self.inner.config.failure_limit
+        })
+    }
+
+    pub(crate) fn count_failure(&self, key: &str) {
+        self.inner
+            .failures
+            .get_with(key.to_owned(), || {
+                Arc::new(std::sync::atomic::AtomicU32::new(0))
+            })
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `bytes` random bytes from the system generator, base64url without padding.
+pub(crate) fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buf).expect("the system random generator works");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new secret: `prefix` and 256 random bits.
+pub(crate) fn new_secret(prefix: &str) -> String {
+    format!("{prefix}{}", random_token(32))
+}
+
+/// SHA-256, hex: how server-generated secrets are stored and looked up. They carry 256 random
+/// bits, so no attacker can search them, and a slow hash would add nothing but latency.
+pub(crate) fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}

@@ -1,0 +1,597 @@
+//! `/token`: client credentials, authorization code with PKCE (S256 only, single-use codes, reuse revokes what the code gave), and refresh tokens rotated on every use (reuse revokes the whole family). Also the signing of access and ID tokens.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::client_auth::{Params, Public, authenticate};
+use super::error::no_store;
+use super::identity::{Client, User};
+use super::keys::KeyRing;
+use super::store::{from_list, opt_text, to_list};
+use super::{
+    AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest, new_secret, random_token,
+};
+use crate::audit::{Outcome, event_type};
+use crate::principal::{PrincipalKind, TenantId};
+
+pub(crate) async fn token(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    match grant(&server, &headers, pairs).await {
+        Ok(body) => no_store(body),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn grant(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<Value, OAuthError> {
+    let params = Params::from_pairs(pairs)?;
+    let grant_type = params.require("grant_type")?;
+    match grant_type {
+        "client_credentials" => client_credentials(server, headers, &params).await,
+        "authorization_code" => authorization_code(server, headers, &params).await,
+        "refresh_token" => refresh(server, headers, &params).await,
+        other => {
+            // The password and implicit grants are not offered at all.
+            refused(
+                server,
+                None,
+                "token.grant",
+                &format!("unsupported grant type {other}"),
+            )
+            .await;
+            Err(OAuthError::unsupported_grant_type(other))
+        }
+    }
+}
+
+async fn refused(
+    server: &AuthorizationServer,
+    client: Option<&Client>,
+    action: &str,
+    reason: &str,
+) {
+    let mut entry = server
+        .entry(event_type::TOKEN_REFUSED, action, Outcome::Failure)
+        .reason(reason);
+    if let Some(c) = client {
+        entry = entry.actor(&c.client_id, PrincipalKind::Service, Some(&c.client_id));
+        if let Ok(t) = TenantId::new(&c.tenant_id) {
+            entry = entry.tenant(&t);
+        }
+    }
+    server.audit(entry).await;
+}
+
+async fn client_credentials(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let client = authenticate(server, headers, params, Public::Refused).await?;
+    if !client.allows("client_credentials") {
+        refused(
+            server,
+            Some(&client),
+            "token.client_credentials",
+            "grant not allowed for the client",
+        )
+        .await;
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let scopes = match requested_scopes(params.get("scope"), &client.scopes) {
+        Ok(s) => s,
+        Err(e) => {
+            refused(
+                server,
+                Some(&client),
+                "token.client_credentials",
+                &e.description,
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let audience = audience(&client, params)?;
+    let now = server.now();
+    let (access_token, _jti) = access_token(
+        server,
+        &AccessClaims {
+            subject: &client.client_id,
+            client: &client,
+            tenant: &client.tenant_id,
+            roles: &client.roles,
+            scopes: &scopes,
+            audience: &audience,
+            kind: None,
+        },
+        now,
+    )
+    .await?;
+    issued(
+        server,
+        &client,
+        &client.client_id,
+        "token.client_credentials",
+        &scopes,
+    )
+    .await;
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": server.config().access_token_ttl,
+        "scope": scopes.join(" "),
+    }))
+}
+
+async fn issued(
+    server: &AuthorizationServer,
+    client: &Client,
+    subject: &str,
+    action: &str,
+    scopes: &[String],
+) {
+    let kind = if subject == client.client_id {
+        PrincipalKind::Service
+    } else {
+        PrincipalKind::User
+    };
+    let mut entry = server
+        .entry(event_type::TOKEN_ISSUED, action, Outcome::Success)
+        .actor(subject, kind, Some(&client.client_id))
+        .resource(&format!("scope:{}", scopes.join(" ")));
+    if let Ok(t) = TenantId::new(&client.tenant_id) {
+        entry = entry.tenant(&t);
+    }
+    server.audit(entry).await;
+}
+
+/// The requested scopes (default: all the client may have); any other scope is refused by name.
+pub(crate) fn requested_scopes(
+    requested: Option<&str>,
+    allowed: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.to_vec());
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.iter().any(|a| a == scope) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {scope:?} is not allowed for this client"
+            )));
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// The audience: the `resource` (RFC 8707) or `audience` asked for, if the client may have it;
+/// the client's only audience otherwise.
+fn audience(client: &Client, params: &Params) -> Result<String, OAuthError> {
+    match params.get("resource").or_else(|| params.get("audience")) {
+        Some(asked) if client.audiences.iter().any(|a| a == asked) => Ok(asked.to_owned()),
+        Some(asked) => Err(OAuthError::invalid_target(format!(
+            "audience {asked:?} is not allowed for this client"
+        ))),
+        None if client.audiences.len() == 1 => Ok(client.audiences[0].clone()),
+        None => Err(OAuthError::invalid_target(
+            "this client has several audiences: name one with the resource parameter",
+        )),
+    }
+}
+
+pub(crate) struct AccessClaims<'a> {
+    pub(crate) subject: &'a str,
+    pub(crate) client: &'a Client,
+    pub(crate) tenant: &'a str,
+    pub(crate) roles: &'a [String],
+    pub(crate) scopes: &'a [String],
+    pub(crate) audience: &'a str,
+    pub(crate) kind: Option<&'a str>,
+}
+
+/// Signs an RFC 9068 access token; returns it and its `jti`.
+pub(crate) async fn access_token(
+    server: &AuthorizationServer,
+    claims: &AccessClaims<'_>,
+    now: i64,
+) -> Result<(String, String), OAuthError> {
+    let jti = random_token(16);
+    let mut body = json!({
+        "iss": server.config().issuer,
+        "sub": claims.subject,
+        "aud": claims.audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + server.config().access_token_ttl,
+        "jti": jti,
+        "client_id": claims.client.client_id,
+        "scope": claims.scopes.join(" "),
+        "tenant_id": claims.tenant,
+        "roles": claims.roles,
+    });
+    if let Some(kind) = claims.kind {
+        body["kind"] = json!(kind);
+    }
+    Ok((sign(server, &body, "at+jwt", now).await?, jti))
+}
+
+pub(crate) async fn sign(
+    server: &AuthorizationServer,
+    claims: &Value,
+    typ: &str,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let set = server.inner.keys.current(now).await?;
+    let key = set.active().ok_or_else(OAuthError::server_error)?;
+    let mut header = jsonwebtoken::Header::new(KeyRing::jose(key.algorithm));
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(key.kid.clone());
+    let encoding = key.encoding.as_ref().ok_or_else(OAuthError::server_error)?;
+    jsonwebtoken::encode(&header, claims, encoding).map_err(|error| {
+        tracing::error!(%error, "token signing failed");
+        OAuthError::server_error()
+    })
+}
+
+/// What a code or refresh token belongs to: one grant, with every token issued from it.
+struct Family {
+    id: String,
+    client_id: String,
+    tenant_id: String,
+    user_id: String,
+    scope: Vec<String>,
+    auth_time: i64,
+    revoked: bool,
+}
+
+fn family_of(row: &sqlx::any::AnyRow) -> Result<Family, sqlx::Error> {
+    Ok(Family {
+        id: row.try_get("family_id")?,
+        client_id: row.try_get("client_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        user_id: row.try_get("user_id")?,
+        scope: from_list(&row.try_get::<String, _>("scope")?),
+        auth_time: row.try_get("auth_time")?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+/// Revokes a grant: its refresh tokens and every access token issued from it stop working.
+pub(crate) async fn revoke_family(
+    server: &AuthorizationServer,
+    family: &str,
+    tenant: &str,
+    reason: &str,
+) -> Result<(), OAuthError> {
+    sqlx::query(
+        "UPDATE palisade_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+    )
+    .bind(server.now())
+    .bind(family)
+    .execute(&server.inner.store.pool)
+    .await?;
+    let mut entry = server
+        .entry(event_type::TOKEN_REVOKED, "grant.revoke", Outcome::Success)
+        .resource(&format!("grant/{family}"))
+        .reason(reason);
+    if let Ok(t) = TenantId::new(tenant) {
+        entry = entry.tenant(&t);
+    }
+    server.audit(entry).await;
+    Ok(())
+}
+
+async fn authorization_code(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let client = authenticate(server, headers, params, Public::Allowed).await?;
+    if !client.allows("authorization_code") {
+        refused(
+            server,
+            Some(&client),
+            "token.authorization_code",
+            "grant not allowed for the client",
+        )
+        .await;
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization_code grant",
+        ));
+    }
+    let code = params.require("code")?;
+    let now = server.now();
+    let row = sqlx::query(
+        "SELECT c.family_id, c.redirect_uri, c.nonce, c.code_challenge, c.expires_at, c.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_codes c JOIN palisade_families f ON f.id = c.family_id WHERE c.code_hash = $1",
+    )
+    .bind(digest(code))
+    .fetch_optional(&server.inner.store.pool)
+    .await?;
+    let client = &client;
+    let invalid = |reason: &'static str| async move {
+        refused(server, Some(client), "token.authorization_code", reason).await;
+        Err::<Value, _>(OAuthError::invalid_grant(reason))
+    };
+    let Some(row) = row else {
+        return invalid("the code is invalid or expired").await;
+    };
+    let family = family_of(&row)?;
+    if family.client_id != client.client_id {
+        return invalid("the code was issued to another client").await;
+    }
+    // From here the code is spent, whatever the outcome: a second redemption is a replay.
+    let spent = sqlx::query(
+        "UPDATE palisade_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(digest(code))
+    .execute(&server.inner.store.pool)
+    .await?
+    .rows_affected();
+    if spent == 0 || family.revoked {
+        revoke_family(
+            server,
+            &family.id,
+            &family.tenant_id,
+            "authorization code reused",
+        )
+        .await?;
+        return invalid("the code was already used; the tokens issued from it are revoked").await;
+    }
+    if row.try_get::<i64, _>("expires_at")? < now {
+        return invalid("the code has expired").await;
+    }
+    if params.get("redirect_uri") != Some(row.try_get::<String, _>("redirect_uri")?.as_str()) {
+        return invalid("redirect_uri differs from the authorization request").await;
+    }
+    let challenge: String = row.try_get("code_challenge")?;
+    let Some(verifier) = params.get("code_verifier") else {
+        return invalid("code_verifier is missing").await;
+    };
+    if !valid_verifier(verifier) {
+        return invalid("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~").await;
+    }
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+        return invalid("code_verifier does not match the code_challenge").await;
+    }
+    let Some(user) = server.identities().user(&family.user_id).await? else {
+        return invalid("the user no longer exists or is disabled").await;
+    };
+    let nonce = opt_text(&row, "nonce")?;
+    tokens_for(
+        server,
+        client,
+        &family,
+        &user,
+        &family.scope,
+        nonce.as_deref(),
+        params,
+        now,
+    )
+    .await
+}
+
+/// RFC 7636: 43 to 128 characters of the unreserved set.
+fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn tokens_for(
+    server: &AuthorizationServer,
+    client: &Client,
+    family: &Family,
+    user: &User,
+    scopes: &[String],
+    nonce: Option<&str>,
+    params: &Params,
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let audience = audience(client, params)?;
+    let (access, jti) = access_token(
+        server,
+        &AccessClaims {
+            subject: &user.id,
+            client,
+            tenant: &family.tenant_id,
+            roles: &user.roles,
+            scopes,
+            audience: &audience,
+            kind: Some("user"),
+        },
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO palisade_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&jti)
+    .bind(&family.id)
+    .bind(now + server.config().access_token_ttl)
+    .execute(&server.inner.store.pool)
+    .await?;
+    let mut body = Map::new();
+    body.insert("access_token".into(), json!(access));
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert("expires_in".into(), json!(server.config().access_token_ttl));
+    body.insert("scope".into(), json!(scopes.join(" ")));
+    if client.allows("refresh_token") {
+        let refresh = new_secret(REFRESH_TOKEN_PREFIX);
+        sqlx::query("INSERT INTO palisade_refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(digest(&refresh))
+            .bind(&family.id)
+            .bind(now + server.config().refresh_token_ttl)
+            .execute(&server.inner.store.pool)
+            .await?;
+        body.insert("refresh_token".into(), json!(refresh));
+    }
+    if scopes.iter().any(|s| s == "openid") {
+        let mut claims = json!({
+            "iss": server.config().issuer,
+            "sub": user.id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": now,
+            "exp": now + server.config().id_token_ttl,
+            "auth_time": family.auth_time,
+            "tenant_id": family.tenant_id,
+            "preferred_username": user.username,
+        });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        body.insert(
+            "id_token".into(),
+            json!(sign(server, &claims, "JWT", now).await?),
+        );
+    }
+    issued(server, client, &user.id, "token.authorization_code", scopes).await;
+    Ok(Value::Object(body))
+}
+
+async fn refresh(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let client = authenticate(server, headers, params, Public::Allowed).await?;
+    if !client.allows("refresh_token") {
+        refused(
+            server,
+            Some(&client),
+            "token.refresh",
+            "grant not allowed for the client",
+        )
+        .await;
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let token = params.require("refresh_token")?;
+    let now = server.now();
+    let row = sqlx::query(
+        "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1",
+    )
+    .bind(digest(token))
+    .fetch_optional(&server.inner.store.pool)
+    .await?;
+    let client = &client;
+    let invalid = |reason: &'static str| async move {
+        refused(server, Some(client), "token.refresh", reason).await;
+        Err::<Value, _>(OAuthError::invalid_grant(reason))
+    };
+    let Some(row) = row else {
+        return invalid("the refresh token is invalid or expired").await;
+    };
+    let family = family_of(&row)?;
+    if family.client_id != client.client_id {
+        return invalid("the refresh token was issued to another client").await;
+    }
+    if family.revoked {
+        return invalid("the refresh token's grant is revoked").await;
+    }
+    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+        revoke_family(
+            server,
+            &family.id,
+            &family.tenant_id,
+            "rotated refresh token reused",
+        )
+        .await?;
+        return invalid("the refresh token was already used; its grant is revoked").await;
+    }
+    if row.try_get::<i64, _>("expires_at")? < now {
+        return invalid("the refresh token has expired").await;
+    }
+    let scopes = match params.get("scope") {
+        Some(asked) => requested_scopes(Some(asked), &family.scope).map_err(|_| {
+            OAuthError::invalid_scope("a refresh may not ask for more than the original grant")
+        })?,
+        None => family.scope.clone(),
+    };
+    let rotated = sqlx::query(
+        "UPDATE palisade_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(digest(token))
+    .execute(&server.inner.store.pool)
+    .await?
+    .rows_affected();
+    if rotated == 0 {
+        revoke_family(
+            server,
+            &family.id,
+            &family.tenant_id,
+            "rotated refresh token reused",
+        )
+        .await?;
+        return invalid("the refresh token was already used; its grant is revoked").await;
+    }
+    let Some(user) = server.identities().user(&family.user_id).await? else {
+        return invalid("the user no longer exists or is disabled").await;
+    };
+    tokens_for(server, client, &family, &user, &scopes, None, params, now).await
+}
+
+/// Starts a grant for a signed-in user: its family row and a single-use code.
+pub(crate) struct CodeRequest<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) user: &'a User,
+    pub(crate) scopes: &'a [String],
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) code_challenge: &'a str,
+    pub(crate) auth_time: i64,
+}
+
+pub(crate) async fn new_code(
+    server: &AuthorizationServer,
+    request: &CodeRequest<'_>,
+) -> Result<String, OAuthError> {
+    let now = server.now();
+    let family = uuid::Uuid::new_v4().to_string();
+    let code = new_secret(super::CODE_PREFIX);
+    let mut tx = server.inner.store.pool.begin().await?;
+    sqlx::query("INSERT INTO palisade_families (id, client_id, tenant_id, user_id, scope, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&family)
+        .bind(&request.client.client_id)
+        .bind(&request.user.tenant_id)
+        .bind(&request.user.id)
+        .bind(to_list(request.scopes))
+        .bind(request.auth_time)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO palisade_codes (code_hash, family_id, redirect_uri, nonce, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(digest(&code))
+        .bind(&family)
+        .bind(request.redirect_uri)
+        .bind(request.nonce)
+        .bind(request.code_challenge)
+        .bind(now + server.config().code_ttl)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(code)
+}
