@@ -6,6 +6,7 @@ mod keyvault;
 mod oidc;
 mod postgres;
 mod remote_keys;
+mod replicas;
 mod secrets;
 mod server;
 mod stack;
