@@ -111,7 +111,7 @@ pub(crate) async fn verify(
 }
 
 /// Whether an access token's `jti` (or the grant it came from) is revoked.
-async fn revoked(server: &AuthorizationServer, jti: &str) -> Result<bool, OAuthError> {
+pub(crate) async fn revoked(server: &AuthorizationServer, jti: &str) -> Result<bool, OAuthError> {
     let row = sqlx::query(
         "SELECT a.revoked_at, f.revoked_at AS family_revoked FROM palisade_access_tokens a LEFT JOIN palisade_families f ON f.id = a.family_id WHERE a.jti = $1",
     )

@@ -5,6 +5,7 @@
 //! login form, `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/userinfo` and `/end_session`.
 //! Access tokens follow RFC 9068 (`typ: at+jwt`) and carry `tenant_id` and `roles`.
 
+pub mod admin;
 mod authorize;
 mod client_auth;
 mod endpoints;
@@ -237,6 +238,7 @@ impl AuthorizationServer {
                 get(endpoints::userinfo).post(endpoints::userinfo),
             )
             .route("/end_session", get(endpoints::end_session))
+            .merge(admin::routes())
             .with_state(self.clone())
     }
 

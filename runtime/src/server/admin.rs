@@ -1,0 +1,351 @@
+//! The admin API under `/admin`: tenants, users, clients and API tokens, protected by this server's own access tokens for the `palisade-admin` audience. Role `admin` manages its own tenant; `platform-admin` manages every tenant, creates tenants and rotates keys.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::endpoints::{revoked, verify};
+use super::identity::{ClientSpec, NewUser};
+use super::{AuthorizationServer, ServerError};
+use crate::problem::Problem;
+use crate::secrets::Secret;
+
+/// The audience admin tokens must name.
+pub const ADMIN_AUDIENCE: &str = "palisade-admin";
+/// The role that manages its own tenant.
+pub const TENANT_ADMIN_ROLE: &str = "admin";
+/// The role that manages every tenant, creates tenants and rotates keys.
+pub const PLATFORM_ADMIN_ROLE: &str = "platform-admin";
+
+pub(crate) fn routes() -> Router<AuthorizationServer> {
+    Router::new()
+        .route("/admin/tenants", post(create_tenant))
+        .route("/admin/keys/rotate", post(rotate_keys))
+        .route("/admin/tenants/{tenant}/users", post(create_user))
+        .route("/admin/tenants/{tenant}/clients", post(create_client))
+        .route(
+            "/admin/tenants/{tenant}/clients/{client}/secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/admin/tenants/{tenant}/clients/{client}/disable",
+            post(disable_client),
+        )
+        .route(
+            "/admin/tenants/{tenant}/api-tokens",
+            post(create_api_token).get(list_api_tokens),
+        )
+        .route(
+            "/admin/tenants/{tenant}/api-tokens/{id}",
+            delete(revoke_api_token),
+        )
+}
+
+/// The caller: a valid, unrevoked admin token.
+struct Caller {
+    tenant: String,
+    platform: bool,
+}
+
+async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Caller, Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(Problem::missing_token)?;
+    let claims = verify(server, token, "at+jwt", false)
+        .await
+        .ok_or_else(Problem::invalid_token)?;
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if revoked(server, jti)
+        .await
+        .map_err(|_| Problem::unavailable())?
+    {
+        return Err(Problem::invalid_token());
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == ADMIN_AUDIENCE,
+        Some(Value::Array(a)) => a.iter().any(|v| v == ADMIN_AUDIENCE),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(Problem::invalid_token());
+    }
+    let roles: Vec<&str> = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let platform = roles.contains(&PLATFORM_ADMIN_ROLE);
+    if !platform && !roles.contains(&TENANT_ADMIN_ROLE) {
+        return Err(Problem::forbidden());
+    }
+    Ok(Caller {
+        tenant: claims
+            .get("tenant_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        platform,
+    })
+}
+
+impl Caller {
+    fn may_manage(&self, tenant: &str) -> Result<(), Problem> {
+        if self.platform || self.tenant == tenant {
+            Ok(())
+        } else {
+            Err(Problem::forbidden())
+        }
+    }
+
+    fn platform(&self) -> Result<(), Problem> {
+        if self.platform {
+            Ok(())
+        } else {
+            Err(Problem::forbidden())
+        }
+    }
+}
+
+fn problem(error: ServerError) -> Problem {
+    match error {
+        ServerError::Invalid(message) => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid request").with_detail(message)
+        }
+        ServerError::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail(format!("{what} not found")),
+        other => {
+            tracing::error!(error = %other, "admin API failure");
+            Problem::unavailable()
+        }
+    }
+}
+
+fn created(body: Value) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantBody {
+    id: String,
+    name: String,
+}
+
+async fn create_tenant(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Json(body): Json<TenantBody>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.platform()?;
+    server
+        .identities()
+        .create_tenant(&body.id, &body.name)
+        .await
+        .map_err(problem)?;
+    Ok(created(json!({ "id": body.id, "name": body.name })))
+}
+
+async fn rotate_keys(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.platform()?;
+    server.rotate_keys().await.map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+async fn create_user(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Json(body): Json<UserBody>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let id = server
+        .identities()
+        .create_user(NewUser {
+            tenant: tenant.clone(),
+            username: body.username.clone(),
+            password: Secret::new(body.password),
+            roles: body.roles,
+        })
+        .await
+        .map_err(problem)?;
+    Ok(created(
+        json!({ "id": id, "tenant": tenant, "username": body.username }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientBody {
+    name: String,
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    audiences: Vec<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    jwks: Option<Value>,
+}
+
+async fn create_client(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Json(body): Json<ClientBody>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let client = server
+        .identities()
+        .create_client(ClientSpec {
+            tenant,
+            name: body.name,
+            grant_types: body.grant_types,
+            scopes: body.scopes,
+            roles: body.roles,
+            audiences: body.audiences,
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            public: body.public,
+            jwks: body.jwks,
+        })
+        .await
+        .map_err(problem)?;
+    Ok(created(json!({
+        "client_id": client.client_id,
+        "client_secret": client.client_secret.as_ref().map(Secret::expose),
+    })))
+}
+
+/// The client, if it belongs to `tenant`; another tenant's client is "not found".
+async fn tenant_client(
+    server: &AuthorizationServer,
+    tenant: &str,
+    client: &str,
+) -> Result<(), Problem> {
+    match server.identities().client(client).await.map_err(problem)? {
+        Some(c) if c.tenant_id == tenant => Ok(()),
+        _ => Err(problem(ServerError::NotFound(format!(
+            "client {client} in tenant {tenant}"
+        )))),
+    }
+}
+
+async fn rotate_secret(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path((tenant, client)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    tenant_client(&server, &tenant, &client).await?;
+    let secret = server
+        .identities()
+        .rotate_client_secret(&client)
+        .await
+        .map_err(problem)?;
+    Ok(created(
+        json!({ "client_id": client, "client_secret": secret.expose() }),
+    ))
+}
+
+async fn disable_client(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path((tenant, client)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    tenant_client(&server, &tenant, &client).await?;
+    server
+        .identities()
+        .set_client_disabled(&client, true)
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiTokenBody {
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Lifetime in seconds.
+    ttl: i64,
+}
+
+async fn create_api_token(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Json(body): Json<ApiTokenBody>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let token = server
+        .identities()
+        .create_api_token(&tenant, &body.name, &body.scopes, &body.roles, body.ttl)
+        .await
+        .map_err(problem)?;
+    Ok(created(
+        json!({ "id": token.id, "token": token.token.expose(), "expires_at": token.expires_at }),
+    ))
+}
+
+async fn list_api_tokens(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let tokens = server
+        .identities()
+        .api_tokens(&tenant)
+        .await
+        .map_err(problem)?;
+    Ok(Json(json!({ "api_tokens": tokens })).into_response())
+}
+
+async fn revoke_api_token(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller(&server, &headers).await?.may_manage(&tenant)?;
+    server
+        .identities()
+        .revoke_api_token(&tenant, &id)
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
