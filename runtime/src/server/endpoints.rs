@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Validation;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::client_auth::{Params, Public, authenticate};
@@ -76,6 +77,25 @@ pub(crate) async fn verify(
     typ: &str,
     allow_expired: bool,
 ) -> Option<Map<String, Value>> {
+    let hash: [u8; 32] = Sha256::digest(format!("{typ}\n{token}").as_bytes()).into();
+    let claims = match server.inner.verified.get(&hash) {
+        Some(claims) => claims,
+        None => {
+            let claims = std::sync::Arc::new(verify_signature(server, token, typ).await?);
+            server.inner.verified.insert(hash, claims.clone());
+            claims
+        }
+    };
+    // Expiry is checked against the server's clock on every use, not by jsonwebtoken.
+    let exp = claims.get("exp").and_then(Value::as_i64)?;
+    (allow_expired || exp > server.now()).then(|| (*claims).clone())
+}
+
+async fn verify_signature(
+    server: &AuthorizationServer,
+    token: &str,
+    typ: &str,
+) -> Option<Map<String, Value>> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header
         .typ
@@ -99,15 +119,12 @@ pub(crate) async fn verify(
     let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[server.config().issuer.as_str()]);
     validation.validate_aud = false;
-    // Expiry is checked against the server's clock, not jsonwebtoken's.
     validation.validate_exp = false;
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
-        .ok()?
-        .claims;
-    let exp = claims.get("exp").and_then(Value::as_i64)?;
-    (allow_expired || exp > server.now()).then_some(claims)
+    jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
+        .ok()
+        .map(|d| d.claims)
 }
 
 /// Whether an access token's `jti` (or the grant it came from) is revoked.

@@ -340,6 +340,7 @@ impl Identities {
             .bind(client_id)
             .execute(self.pool())
             .await?;
+        self.server.inner.clients.invalidate(client_id);
         self.audit(
             "client.rotate_secret",
             Some(&client.tenant_id),
@@ -361,6 +362,7 @@ impl Identities {
             .execute(self.pool())
             .await?
             .rows_affected();
+        self.server.inner.clients.invalidate(client_id);
         if done == 0 {
             return Err(ServerError::NotFound(format!("client {client_id}")));
         }
@@ -375,6 +377,19 @@ impl Identities {
     }
 
     pub(crate) async fn client(&self, client_id: &str) -> Result<Option<Client>, ServerError> {
+        let cache = &self.server.inner.clients;
+        if let Some(cached) = cache.get(client_id) {
+            return Ok(cached.map(|c| (*c).clone()));
+        }
+        let client = self.read_client(client_id).await?;
+        cache.insert(
+            client_id.to_owned(),
+            client.clone().map(std::sync::Arc::new),
+        );
+        Ok(client)
+    }
+
+    async fn read_client(&self, client_id: &str) -> Result<Option<Client>, ServerError> {
         let row = sqlx::query("SELECT * FROM palisade_clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(self.pool())

@@ -159,6 +159,13 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) failures: moka::sync::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
     pub(crate) assertion_ids: moka::sync::Cache<String, ()>,
+    /// Clients as last read, for one second: a change made on another replica (a disabled
+    /// client, a rotated secret) applies there within that second; on this replica at once.
+    pub(crate) clients: moka::sync::Cache<String, Option<Arc<identity::Client>>>,
+    /// Claims of access tokens whose signature verified, by SHA-256 of the token. A signature's
+    /// validity never changes; expiry and revocation are still checked on every use.
+    pub(crate) verified:
+        moka::sync::Cache<[u8; 32], Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -203,6 +210,16 @@ impl AuthorizationServer {
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(600))
             .build();
+        let clients = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(1))
+            .build();
+        let verified = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(
+                u64::try_from(config.access_token_ttl).unwrap_or(600).max(1),
+            ))
+            .build();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -212,6 +229,8 @@ impl AuthorizationServer {
                 clock,
                 failures,
                 assertion_ids,
+                clients,
+                verified,
             }),
         })
     }
