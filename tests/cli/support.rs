@@ -40,10 +40,10 @@ pub(crate) fn palisade(cwd: &Path, args: &[&str]) -> Output {
         .expect("run palisade")
 }
 
-/// Renders the `service` template with the given `--define`s and a fixed runtime version, in memory.
-pub(crate) fn render_service(name: &str, defines: &[(&str, &str)]) -> Plan {
+/// Renders the newest version of `id` with the given `--define`s and a fixed runtime version, in memory.
+pub(crate) fn render_template(id: &str, name: &str, defines: &[(&str, &str)]) -> Plan {
     let catalog = template::Catalog::embedded().unwrap();
-    let template = catalog.newest("service").unwrap();
+    let template = catalog.newest(id).unwrap();
     let sources = AnswerSources {
         defines: defines
             .iter()

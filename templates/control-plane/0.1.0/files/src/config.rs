@@ -1,0 +1,113 @@
+//! Configuration: `config/default.toml`, then `config/<APP_PROFILE>.toml`, then `APP__SECTION__KEY` environment variables. Secrets are references only.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use palisade_runtime::secrets::SecretRef;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Where to listen, and TLS.
+    pub server: Server,
+    /// The issuer and its tokens.
+    pub issuer: Issuer,
+    /// The store.
+    pub database: Database,
+    /// The key-encryption key.
+    pub keys: Keys,
+    /// Secret resolution.
+    pub secrets: Secrets,
+    /// First-start set-up.
+    pub bootstrap: Bootstrap,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Server {
+    /// The address to bind.
+    pub host: IpAddr,
+    /// The port to bind.
+    pub port: u16,
+    /// A reference to the PEM certificate chain; empty serves plain HTTP.
+    pub tls_certificate: String,
+    /// A reference to the PEM private key.
+    pub tls_private_key: String,
+}
+
+/// `[issuer]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Issuer {
+    /// The exact issuer URL.
+    pub url: String,
+    /// Development only: allow an http:// issuer.
+    pub allow_insecure_http: bool,
+    /// ES256, EdDSA or RS256.
+    pub key_algorithm: String,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_ttl: i64,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Database {
+    /// A reference to the connection URL (it may hold credentials).
+    pub url: SecretRef,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Keys {
+    /// A reference to the key-encryption key; empty uses the development key file.
+    pub key_encryption_key: String,
+    /// Development only: where the key-encryption key is kept when no reference is set.
+    pub development_key_file: PathBuf,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Secrets {
+    /// `managed_identity`, `workload_identity` or `developer_tools`.
+    pub azure_credential: String,
+}
+
+/// `[bootstrap]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Bootstrap {
+    /// Create the development tenant and client on first start.
+    pub development_tenant: bool,
+}
+
+/// Configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] config::ConfigError);
+
+impl Config {
+    /// Loads `config/default.toml`, then `config/<APP_PROFILE>.toml` when it exists, then `APP__*`
+    /// environment variables; later sources win. Paths are relative to the working directory.
+    pub fn load() -> Result<Self, ConfigError> {
+        let profile = std::env::var("APP_PROFILE").ok();
+        let builder = config::Config::builder().add_source(config::File::with_name("config/default"));
+        let builder = match profile {
+            Some(p) => builder.add_source(config::File::with_name(&format!("config/{p}")).required(false)),
+            None => builder,
+        };
+        let config = builder
+            .add_source(config::Environment::with_prefix("APP").prefix_separator("__").separator("__").try_parsing(true))
+            .build()?;
+        Ok(config.try_deserialize()?)
+    }
+
+    /// Parses configuration from TOML texts, later ones winning (tests).
+    pub fn from_toml(texts: &[&str]) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        for text in texts {
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+}
