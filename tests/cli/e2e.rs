@@ -50,11 +50,13 @@ fn cargo(project: &Path, args: &[&str], envs: &[(&str, String)]) {
     ));
 }
 
-fn generate(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
+fn generate(dir: &Path, template: &str, name: &str, defines: &[&str]) -> PathBuf {
     let runtime = workspace().join("runtime");
     let mut args = vec![
         "new",
         name,
+        "--template",
+        template,
         "--no-git",
         "--runtime-path",
         runtime.to_str().unwrap(),
@@ -79,16 +81,18 @@ fn generate(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
 fn generated_variants_build_test_lint_and_serve() {
     let dir = scratch("e2e");
     let database = std::env::var("PALISADE_TEST_DATABASE_URL").ok();
-    let variants: [(&str, &[&str]); 3] = [
-        ("svc-sqlite", &[]),
-        ("svc-none", &["database=none", "docker=false"]),
+    let variants: [(&str, &str, &[&str]); 4] = [
+        ("service", "svc-sqlite", &[]),
+        ("service", "svc-none", &["database=none", "docker=false"]),
         (
+            "service",
             "svc-postgres",
             &["database=postgres", "audit_sink=database"],
         ),
+        ("control-plane", "cp-sqlite", &[]),
     ];
-    for (name, defines) in variants {
-        let project = generate(&dir, name, defines);
+    for (template, name, defines) in variants {
+        let project = generate(&dir, template, name, defines);
         let mut envs = Vec::new();
         if name == "svc-postgres" {
             match &database {
@@ -112,7 +116,157 @@ fn generated_variants_build_test_lint_and_serve() {
             cargo(&project, &["build"], &envs);
             serve_over_http(&project, name);
         }
+        if name == "cp-sqlite" {
+            cargo(&project, &["build"], &envs);
+            service_accepts_control_plane_tokens(&project, &dir.join("svc-sqlite"));
+        }
     }
+}
+
+/// The generated control plane issues a service identity's token over HTTP; the generated service,
+/// pointed at it as its issuer, accepts the token and serves the request.
+fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
+    let data = control_plane.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let cp = |args: &[&str]| {
+        let mut command = Command::new(target_dir().join("debug").join("cp-sqlite"));
+        command
+            .args(args)
+            .current_dir(control_plane)
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", data.join("cp.db").display()),
+            )
+            .env("APP__KEYS__DEVELOPMENT_KEY_FILE", data.join("kek"))
+            .env("APP__BOOTSTRAP__DEVELOPMENT_TENANT", "false")
+            .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__ISSUER__URL", &issuer)
+            .env("RUST_LOG", "warn");
+        command
+    };
+    let admin = |args: &[&str]| -> serde_json::Value {
+        let out = cp(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "cp-sqlite {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    admin(&["tenant", "create", "acme"]);
+    let client = admin(&[
+        "client",
+        "create",
+        "acme",
+        "notes writer",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        "svc-sqlite",
+        "--role",
+        "writer",
+    ]);
+    let serving = Running(
+        cp(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let mut up = false;
+        for _ in 0..100 {
+            if http.get(format!("{issuer}/jwks")).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "the generated control plane serves");
+        let token: serde_json::Value = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(
+                client["client_id"].as_str().unwrap(),
+                client["client_secret"].as_str(),
+            )
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"]
+            .as_str()
+            .expect("a token from the control plane")
+            .to_owned();
+
+        let service_port = free_port();
+        let service_data = service.join("data");
+        std::fs::create_dir_all(&service_data).unwrap();
+        let _service = Running(
+            Command::new(target_dir().join("debug").join("svc-sqlite"))
+                .current_dir(service)
+                .env("APP__AUTH__ISSUER", &issuer)
+                .env("APP__AUTH__ALLOW_INSECURE_HTTP", "true")
+                .env("APP__SERVER__PORT", service_port.to_string())
+                .env(
+                    "DATABASE_URL",
+                    format!(
+                        "sqlite://{}?mode=rwc",
+                        service_data.join("cp-e2e.db").display()
+                    ),
+                )
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{service_port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            ready,
+            "the service is ready once it has the control plane's keys"
+        );
+        let notes = format!("{base}/tenants/acme/notes");
+        let created = http
+            .post(&notes)
+            .bearer_auth(&token)
+            .json(&json!({ "title": "from the control plane", "body": "x" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let other = http
+            .get(format!("{base}/tenants/globex/notes"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 403);
+    });
+    drop(serving);
+    report(
+        "cp-sqlite: the generated service accepted the generated control plane's token over HTTP (201), and refused another tenant (403)",
+    );
 }
 
 struct Running(Child);

@@ -135,7 +135,7 @@ fn bad_answers() {
     check(
         nothing,
         &["new", "svc", "--template", "nope"],
-        "unknown template \"nope\" (available: service)",
+        "unknown template \"nope\" (available: control-plane, service)",
     );
     check(
         |d| std::fs::write(d.join("a.toml"), "docker = \"yes\"").unwrap(),
