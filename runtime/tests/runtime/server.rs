@@ -354,6 +354,7 @@ pub(crate) async fn suite(database: &str) {
     prompt_none_sessions_and_csrf(&h).await;
     introspection_revocation_and_api_tokens(&h).await;
     key_rotation(&h).await;
+    private_key_jwt(&h).await;
     admin_api(&h).await;
     audited(&h);
     // Last: it trips the rate limit of the service client.
@@ -1015,6 +1016,78 @@ async fn key_rotation(h: &Harness) {
     assert_eq!(
         h.introspect(before["access_token"].as_str().unwrap()).await["active"],
         true
+    );
+}
+
+/// `private_key_jwt` (RFC 7523): a client registered with a public key authenticates with a signed
+/// assertion; a replayed one, one for another audience, or one signed by another key is refused.
+async fn private_key_jwt(h: &Harness) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let signing = jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref());
+    let jwks = serde_json::json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]) }] });
+    let client = h
+        .server
+        .identities()
+        .create_client(ClientSpec {
+            tenant: h.tenant.clone(),
+            name: "keyed worker".into(),
+            grant_types: vec!["client_credentials".into()],
+            audiences: vec!["notes-api".into()],
+            jwks: Some(jwks),
+            ..ClientSpec::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        client.client_secret.is_none(),
+        "a keyed client has no secret"
+    );
+    let id = client.client_id.clone();
+    let assertion = |audience: &str, jti: &str, key: &jsonwebtoken::EncodingKey| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let now = SystemClock.now() + h.clock.0.load(Ordering::SeqCst);
+        let claims = serde_json::json!({ "iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60 });
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let token_endpoint = h.url("/token");
+    let grant = |jwt: String| {
+        let form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", jwt),
+        ];
+        let http = h.http.clone();
+        let url = token_endpoint.clone();
+        async move { http.post(url).form(&form).send().await.unwrap().status() }
+    };
+    let first = assertion(&token_endpoint, "a-1", &signing);
+    assert_eq!(grant(first.clone()).await, StatusCode::OK);
+    assert_eq!(
+        grant(first).await,
+        StatusCode::UNAUTHORIZED,
+        "a replayed assertion"
+    );
+    assert_eq!(
+        grant(assertion("https://elsewhere.test/token", "a-2", &signing)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let other = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let other = jsonwebtoken::EncodingKey::from_ec_der(other.to_pkcs8v1().unwrap().as_ref());
+    assert_eq!(
+        grant(assertion(&token_endpoint, "a-3", &other)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        grant(assertion(&h.issuer, "a-4", &signing)).await,
+        StatusCode::OK,
+        "the issuer is an accepted audience"
     );
 }
 
