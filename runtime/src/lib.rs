@@ -10,11 +10,15 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod check;
+#[cfg(any(feature = "testing", feature = "server"))]
+mod pem;
 pub mod principal;
 pub mod problem;
 pub mod secrets;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "sql")]
+mod sql;
 pub mod stack;
 pub mod tenant;
 #[cfg(feature = "testing")]

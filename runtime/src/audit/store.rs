@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 use super::{AuditEntry, AuditError, AuditSink};
@@ -72,27 +71,7 @@ pub struct ChainBreak {
 impl SqlAuditStore {
     /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the tables.
     pub async fn connect(url: &str) -> Result<Self, AuditError> {
-        sqlx::any::install_default_drivers();
-        let postgres = url.starts_with("postgres");
-        let mut options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-            Box::pin(async move {
-                if conn.backend_name() == "SQLite" {
-                    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Ok(())
-            })
-        });
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            // Each connection to an in-memory SQLite database is a new database: keep exactly one.
-            options = options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        let pool = options.connect(url).await?;
+        let (pool, postgres) = crate::sql::connect(url).await?;
         sqlx::raw_sql(MIGRATION).execute(&pool).await?;
         Ok(Self { pool, postgres })
     }

@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::store::Store;
 use super::{ServerError, random_token};
+use crate::pem::pem;
 use crate::secrets::Secret;
 
 /// The signature algorithm of the server's keys.
@@ -381,8 +382,10 @@ impl KeyRing {
                 Some(match algorithm {
                     KeyAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
                     KeyAlgorithm::EdDsa => EncodingKey::from_ed_der(&der),
-                    KeyAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem(&der).as_bytes())
-                        .map_err(|_| ServerError::SealedKey(kid.clone()))?,
+                    KeyAlgorithm::Rs256 => {
+                        EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &der).as_bytes())
+                            .map_err(|_| ServerError::SealedKey(kid.clone()))?
+                    }
                 })
             } else {
                 None
@@ -462,17 +465,4 @@ impl KeyState {
     pub fn name(self) -> &'static str {
         self.as_str()
     }
-}
-
-fn pem(der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    )
 }

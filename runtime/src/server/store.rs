@@ -1,7 +1,7 @@
 //! The authorization server's tables in SQLite or PostgreSQL (sqlx `Any`): tenants, users, clients, API tokens, signing keys, login requests, codes, grant families, refresh tokens, revoked access tokens and sessions.
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
+use sqlx::Row;
 
 use super::ServerError;
 
@@ -116,28 +116,7 @@ impl Store {
     /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the
     /// tables. SQLite runs in WAL mode; an in-memory database keeps exactly one connection.
     pub async fn connect(url: &str) -> Result<Self, ServerError> {
-        sqlx::any::install_default_drivers();
-        let postgres = url.starts_with("postgres");
-        let mut options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-            Box::pin(async move {
-                if conn.backend_name() == "SQLite" {
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-                    )
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(())
-            })
-        });
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            options = options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        let pool = options.connect(url).await?;
+        let (pool, postgres) = crate::sql::connect(url).await?;
         if postgres {
             // Replicas starting together must not race on CREATE TABLE.
             let mut tx = pool.begin().await?;

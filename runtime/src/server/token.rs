@@ -75,24 +75,43 @@ async fn refused(
     server.audit(entry).await;
 }
 
+/// Authenticates the client and checks it may use `grant`; a refusal is audited.
+async fn client_for(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    params: &Params,
+    grant: &str,
+    public: Public,
+) -> Result<Client, OAuthError> {
+    let client = authenticate(server, headers, params, public).await?;
+    if !client.allows(grant) {
+        refused(
+            server,
+            Some(&client),
+            &format!("token.{grant}"),
+            "grant not allowed for the client",
+        )
+        .await;
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the {grant} grant"
+        )));
+    }
+    Ok(client)
+}
+
 async fn client_credentials(
     server: &AuthorizationServer,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate(server, headers, params, Public::Refused).await?;
-    if !client.allows("client_credentials") {
-        refused(
-            server,
-            Some(&client),
-            "token.client_credentials",
-            "grant not allowed for the client",
-        )
-        .await;
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the client_credentials grant",
-        ));
-    }
+    let client = client_for(
+        server,
+        headers,
+        params,
+        "client_credentials",
+        Public::Refused,
+    )
+    .await?;
     let scopes = match requested_scopes(params.get("scope"), &client.scopes) {
         Ok(s) => s,
         Err(e) => {
@@ -304,19 +323,14 @@ async fn authorization_code(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate(server, headers, params, Public::Allowed).await?;
-    if !client.allows("authorization_code") {
-        refused(
-            server,
-            Some(&client),
-            "token.authorization_code",
-            "grant not allowed for the client",
-        )
-        .await;
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization_code grant",
-        ));
-    }
+    let client = client_for(
+        server,
+        headers,
+        params,
+        "authorization_code",
+        Public::Allowed,
+    )
+    .await?;
     let code = params.require("code")?;
     let now = server.now();
     let row = sqlx::query(
@@ -475,19 +489,7 @@ async fn refresh(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate(server, headers, params, Public::Allowed).await?;
-    if !client.allows("refresh_token") {
-        refused(
-            server,
-            Some(&client),
-            "token.refresh",
-            "grant not allowed for the client",
-        )
-        .await;
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the refresh_token grant",
-        ));
-    }
+    let client = client_for(server, headers, params, "refresh_token", Public::Allowed).await?;
     let token = params.require("refresh_token")?;
     let now = server.now();
     let row = sqlx::query(
