@@ -4,6 +4,7 @@ mod audit;
 mod authz;
 mod keyvault;
 mod oidc;
+mod openidconnect;
 mod postgres;
 mod remote_keys;
 mod replicas;

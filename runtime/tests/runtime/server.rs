@@ -172,7 +172,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 impl Harness {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
 
@@ -233,12 +233,16 @@ impl Harness {
         client_id: &str,
         challenge: &str,
     ) -> (BTreeMap<String, String>, String) {
-        let form = self
-            .http
-            .get(self.authorize_url(client_id, challenge, &[]))
-            .send()
+        self.sign_in_at(&self.authorize_url(client_id, challenge, &[]))
             .await
-            .unwrap();
+    }
+
+    /// [`sign_in`](Self::sign_in) for an authorization URL built elsewhere (by a client library).
+    pub(crate) async fn sign_in_at(
+        &self,
+        authorize_url: &str,
+    ) -> (BTreeMap<String, String>, String) {
+        let form = self.http.get(authorize_url).send().await.unwrap();
         assert_eq!(form.status(), StatusCode::OK);
         assert_eq!(form.headers()["cache-control"], "no-store");
         assert_eq!(form.headers()["x-frame-options"], "DENY");
