@@ -82,6 +82,15 @@ fn principal_from_answer(
     if body.get("active") != Some(&Value::Bool(true)) {
         return Err(AuthnError::Inactive);
     }
+    // A refresh token (or anything else that is not an access credential) is never a bearer token.
+    if string_claim(body, "token_type")?.is_some_and(|t| {
+        !matches!(
+            t.to_ascii_lowercase().as_str(),
+            "bearer" | "access_token" | "api_token"
+        )
+    }) {
+        return Err(AuthnError::Inactive);
+    }
     if string_claim(body, "iss")?.is_some_and(|iss| iss != authn.issuer) {
         return Err(AuthnError::WrongIssuer);
     }

@@ -1,4 +1,4 @@
-//! The admin API under `/admin`: tenants, users, clients and API tokens, protected by this server's own access tokens for the `palisade-admin` audience. Role `admin` manages its own tenant; `platform-admin` manages every tenant, creates tenants and rotates keys.
+//! The admin API under `/admin`: tenants, users, clients and API tokens, protected by this server's own access tokens for the `palisade-admin` audience. Role `admin` manages its own tenant; `platform-admin`, honoured only in the configured platform tenant, manages every tenant, creates tenants and rotates keys.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -83,18 +83,19 @@ async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Cal
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let platform = roles.contains(&PLATFORM_ADMIN_ROLE);
+    let tenant = claims
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    // The platform role counts only in the platform tenant: a tenant's own admin could otherwise
+    // mint it for a client of its tenant.
+    let platform = roles.contains(&PLATFORM_ADMIN_ROLE)
+        && server.config().platform_tenant.as_deref() == Some(tenant.as_str());
     if !platform && !roles.contains(&TENANT_ADMIN_ROLE) {
         return Err(Problem::forbidden());
     }
-    Ok(Caller {
-        tenant: claims
-            .get("tenant_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        platform,
-    })
+    Ok(Caller { tenant, platform })
 }
 
 impl Caller {
@@ -104,6 +105,18 @@ impl Caller {
         } else {
             Err(Problem::forbidden())
         }
+    }
+
+    /// Only a platform admin may hand out the platform role or the admin audience.
+    fn may_grant(&self, roles: &[String], audiences: &[String]) -> Result<(), Problem> {
+        let privileged = roles.iter().any(|r| r == PLATFORM_ADMIN_ROLE)
+            || audiences.iter().any(|a| a == ADMIN_AUDIENCE);
+        if privileged && !self.platform {
+            return Err(Problem::forbidden().with_detail(format!(
+                "only a platform admin grants the {PLATFORM_ADMIN_ROLE} role or the {ADMIN_AUDIENCE} audience"
+            )));
+        }
+        Ok(())
     }
 
     fn platform(&self) -> Result<(), Problem> {
@@ -183,7 +196,9 @@ async fn create_user(
     Path(tenant): Path<String>,
     Json(body): Json<UserBody>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
+    caller.may_grant(&body.roles, &[])?;
     let id = server
         .identities()
         .create_user(NewUser {
@@ -224,7 +239,9 @@ async fn create_client(
     Path(tenant): Path<String>,
     Json(body): Json<ClientBody>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
+    caller.may_grant(&body.roles, &body.audiences)?;
     let client = server
         .identities()
         .create_client(ClientSpec {
@@ -311,7 +328,9 @@ async fn create_api_token(
     Path(tenant): Path<String>,
     Json(body): Json<ApiTokenBody>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
+    caller.may_grant(&body.roles, &[])?;
     let token = server
         .identities()
         .create_api_token(&tenant, &body.name, &body.scopes, &body.roles, body.ttl)

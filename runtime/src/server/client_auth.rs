@@ -53,7 +53,9 @@ pub(crate) enum Public {
 }
 
 /// Authenticates the calling client, or answers `invalid_client` (401) the same way for an
-/// unknown client, a wrong secret, a bad assertion and a disabled client.
+/// unknown client, a wrong secret, a bad assertion and a disabled client. After repeated failures
+/// for one client id, failures are answered 429; a correct credential is never refused, so nobody
+/// can lock a client out by failing on purpose (and a 256-bit secret cannot be guessed anyway).
 pub(crate) async fn authenticate(
     server: &AuthorizationServer,
     headers: &HeaderMap,
@@ -62,11 +64,10 @@ pub(crate) async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let client_id = presented.client_id().to_owned();
-    let limit_key = format!("client:{client_id}");
-    if server.over_limit(&limit_key) {
-        refuse(server, &client_id, "too many failed client authentications").await;
-        return Err(OAuthError::too_many_attempts());
+    if client_id.len() > MAX_CLIENT_ID {
+        return Err(OAuthError::invalid_client());
     }
+    let limit_key = format!("client:{client_id}");
     let client = server.identities().client(&client_id).await?;
     let verified = match (&presented, &client) {
         (Presented::Secret { secret, .. }, Some(c)) => {
@@ -80,7 +81,7 @@ pub(crate) async fn authenticate(
             false
         }
         (Presented::Assertion { assertion, .. }, Some(c)) => {
-            verify_assertion(server, c, assertion).is_ok()
+            first_use(server, c, verify_assertion(server, c, assertion)).await?
         }
         (Presented::Assertion { .. }, None) => false,
         (Presented::None { .. }, Some(c)) => public == Public::Allowed && c.is_public(),
@@ -88,6 +89,10 @@ pub(crate) async fn authenticate(
     };
     match client {
         Some(c) if verified && !c.disabled => Ok(c),
+        _ if server.over_limit(&limit_key) => {
+            refuse(server, &client_id, "too many failed client authentications").await;
+            Err(OAuthError::too_many_attempts())
+        }
         _ => {
             server.count_failure(&limit_key);
             refuse(server, &client_id, "client authentication failed").await;
@@ -95,6 +100,9 @@ pub(crate) async fn authenticate(
         }
     }
 }
+
+/// Longer client ids are refused before any lookup (they would only fill caches).
+const MAX_CLIENT_ID: usize = 200;
 
 async fn refuse(server: &AuthorizationServer, client_id: &str, reason: &str) {
     let entry = server
@@ -226,18 +234,17 @@ fn assertion_subject(assertion: &str) -> Result<String, OAuthError> {
 }
 
 /// A `private_key_jwt` assertion: signed by a key of the client's JWKS, `iss` = `sub` = client id,
-/// `aud` the token endpoint or the issuer, unexpired, and its `jti` never seen before.
+/// `aud` the token endpoint or the issuer, unexpired. Returns its `jti` and `exp`.
 fn verify_assertion(
     server: &AuthorizationServer,
     client: &Client,
     assertion: &str,
-) -> Result<(), ()> {
+) -> Option<(String, i64)> {
     let jwks: JwkSet = client
         .jwks
         .clone()
-        .and_then(|j| serde_json::from_value(j).ok())
-        .ok_or(())?;
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| ())?;
+        .and_then(|j| serde_json::from_value(j).ok())?;
+    let header = jsonwebtoken::decode_header(assertion).ok()?;
     if !matches!(
         header.alg,
         Algorithm::ES256
@@ -246,31 +253,54 @@ fn verify_assertion(
             | Algorithm::PS256
             | Algorithm::EdDSA
     ) {
-        return Err(());
+        return None;
     }
     let jwk = match &header.kid {
-        Some(kid) => jwks.find(kid).ok_or(())?,
+        Some(kid) => jwks.find(kid)?,
         None if jwks.keys.len() == 1 => &jwks.keys[0],
-        None => return Err(()),
+        None => return None,
     };
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| ())?;
+    let key = DecodingKey::from_jwk(jwk).ok()?;
     let config = server.config();
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[config.endpoint("/token"), config.issuer.clone()]);
     validation.set_issuer(&[client.client_id.as_str()]);
     validation.sub = Some(client.client_id.clone());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    validation.leeway = 30;
-    let data =
-        jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation).map_err(|_| ())?;
-    let jti = data.claims["jti"].as_str().ok_or(())?;
-    let seen_key = format!("{}:{jti}", client.client_id);
-    if server.inner.assertion_ids.contains_key(&seen_key) {
-        return Err(());
-    }
-    server.inner.assertion_ids.insert(seen_key, ());
-    Ok(())
+    // Expiry against the server's clock, below.
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
+        .ok()?
+        .claims;
+    let exp = claims["exp"].as_i64()?;
+    Some((claims["jti"].as_str()?.to_owned(), exp))
 }
+
+/// The assertion's `jti` is recorded in the store until the assertion expires, so it works once
+/// on every replica; an assertion valid for more than five minutes is refused outright.
+async fn first_use(
+    server: &AuthorizationServer,
+    client: &Client,
+    checked: Option<(String, i64)>,
+) -> Result<bool, OAuthError> {
+    let Some((jti, exp)) = checked else {
+        return Ok(false);
+    };
+    let now = server.now();
+    if exp <= now || exp > now + MAX_ASSERTION_LIFETIME {
+        return Ok(false);
+    }
+    let inserted = sqlx::query("INSERT INTO palisade_assertion_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(format!("{}:{jti}", client.client_id))
+        .bind(exp)
+        .execute(&server.inner.store.pool)
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The longest an assertion may be valid.
+const MAX_ASSERTION_LIFETIME: i64 = 300;
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()

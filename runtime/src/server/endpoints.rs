@@ -40,7 +40,7 @@ pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Resp
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login"],
         "scopes_supported": ["openid"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "tenant_id", "roles", "preferred_username"],
         "authorization_response_iss_parameter_supported": true,
@@ -151,10 +151,10 @@ pub(crate) async fn introspect(
 ) -> Response {
     let answer = async {
         let params = Params::from_pairs(pairs)?;
-        authenticate(&server, &headers, &params, Public::Refused).await?;
+        let caller = authenticate(&server, &headers, &params, Public::Refused).await?;
         let token = params.require("token")?;
         Ok::<_, OAuthError>(
-            inspect(&server, token)
+            inspect(&server, token, &caller.client_id)
                 .await?
                 .unwrap_or_else(|| json!({ "active": false })),
         )
@@ -165,8 +165,13 @@ pub(crate) async fn introspect(
     }
 }
 
-/// The introspection answer for an active token, `None` for anything else.
-async fn inspect(server: &AuthorizationServer, token: &str) -> Result<Option<Value>, OAuthError> {
+/// The introspection answer for an active token, `None` for anything else. A refresh token is
+/// described only to the client it was issued to: to anyone else it is not a credential.
+async fn inspect(
+    server: &AuthorizationServer,
+    token: &str,
+    caller: &str,
+) -> Result<Option<Value>, OAuthError> {
     let now = server.now();
     let pool = &server.inner.store.pool;
     let issuer = &server.config().issuer;
@@ -200,7 +205,8 @@ async fn inspect(server: &AuthorizationServer, token: &str) -> Result<Option<Val
             .fetch_optional(pool)
             .await?;
         let Some(r) = row else { return Ok(None) };
-        let dead = r.try_get::<Option<i64>, _>("used_at")?.is_some()
+        let dead = r.try_get::<String, _>("client_id")? != caller
+            || r.try_get::<Option<i64>, _>("used_at")?.is_some()
             || r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
             || r.try_get::<i64, _>("expires_at")? <= now;
         if dead {

@@ -139,6 +139,10 @@ pub struct Identities {
     server: AuthorizationServer,
 }
 
+/// The longest user name and password looked at; longer ones never verify.
+const MAX_NAME: usize = 200;
+const MAX_PASSWORD: usize = 1024;
+
 /// A fixed argon2id hash that unknown users are verified against, so both answers take as long.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$cGFsaXNhZGVkdW1teQ$9e2mLMLS2O6m4i7F3VqxUw6jI3I2yWc9k6V7o0dQ1dY";
@@ -206,7 +210,7 @@ impl Identities {
     /// Creates a user with an argon2id password hash.
     pub async fn create_user(&self, user: NewUser) -> Result<String, ServerError> {
         self.require_tenant(&user.tenant).await?;
-        if user.username.is_empty() || user.username.len() > 200 {
+        if user.username.is_empty() || user.username.len() > MAX_NAME {
             return Err(ServerError::Invalid(
                 "username must be 1 to 200 characters".into(),
             ));
@@ -253,6 +257,9 @@ impl Identities {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, ServerError> {
+        if username.len() > MAX_NAME || password.len() > MAX_PASSWORD {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, tenant_id, username, password_hash, roles, disabled FROM palisade_users WHERE tenant_id = $1 AND username = $2",
         )
@@ -264,10 +271,24 @@ impl Identities {
             Some(r) => r.try_get::<String, _>("password_hash")?,
             None => DUMMY_HASH.to_owned(),
         };
-        let parsed = PasswordHash::new(&stored).map_err(|_| ServerError::PasswordHash)?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        // argon2 takes memory and a core for a while: off the async threads, a few at a time.
+        let _permit = self
+            .server
+            .inner
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| ServerError::PasswordHash)?;
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+        .map_err(|_| ServerError::PasswordHash)?;
         match row {
             Some(r) if ok && r.try_get::<i64, _>("disabled")? == 0 => Ok(Some(user_of(&r)?)),
             _ => Ok(None),

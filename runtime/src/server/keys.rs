@@ -180,6 +180,8 @@ pub struct KeyRing {
     publish_retired_for: i64,
     reload_every: i64,
     current: RwLock<Arc<KeySet>>,
+    /// When an unknown `kid` last forced a reload: at most one a second, whatever callers send.
+    forced_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -209,6 +211,7 @@ impl KeyRing {
                 keys: Vec::new(),
                 loaded_at: i64::MIN,
             })),
+            forced_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         if ring.load(now).await?.active().is_none() {
             // First start: an active key and the next one. Replicas starting together check
@@ -426,6 +429,20 @@ impl KeyRing {
         let set = self.current(now).await?;
         if let Some(key) = set.find(kid) {
             return Ok(Some(key.clone()));
+        }
+        let last = self.forced_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now <= last
+            || self
+                .forced_at
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return Ok(None);
         }
         Ok(self.load(now).await?.find(kid).cloned())
     }

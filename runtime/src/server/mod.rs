@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub failure_limit: u32,
     /// Development only: an `http://` issuer and cookies without `Secure`.
     pub allow_insecure_http: bool,
+    /// The tenant whose `platform-admin` role may manage every tenant through the admin API
+    /// (default none: the admin API manages single tenants only).
+    pub platform_tenant: Option<String>,
 }
 
 impl ServerConfig {
@@ -82,6 +85,7 @@ impl ServerConfig {
             key_algorithm: KeyAlgorithm::Es256,
             failure_limit: 10,
             allow_insecure_http: false,
+            platform_tenant: None,
         }
     }
 
@@ -158,7 +162,6 @@ pub(crate) struct Inner {
     pub(crate) audit: AuditEmitter,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) failures: moka::sync::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
-    pub(crate) assertion_ids: moka::sync::Cache<String, ()>,
     /// Clients as last read, for one second: a change made on another replica (a disabled
     /// client, a rotated secret) applies there within that second; on this replica at once.
     pub(crate) clients: moka::sync::Cache<String, Option<Arc<identity::Client>>>,
@@ -166,6 +169,8 @@ pub(crate) struct Inner {
     /// validity never changes; expiry and revocation are still checked on every use.
     pub(crate) verified:
         moka::sync::Cache<[u8; 32], Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// Bounds concurrent argon2 verifications (each holds 19 MiB and a core).
+    pub(crate) password_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -198,17 +203,15 @@ impl AuthorizationServer {
             store.clone(),
             kek,
             config.key_algorithm,
-            config.longest_token_ttl(),
+            // Beyond the last token's expiry: replicas reload keys every 30 s, and relying
+            // parties allow clock skew.
+            config.longest_token_ttl() + 90,
             now,
         )
         .await?;
         let failures = moka::sync::Cache::builder()
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(60))
-            .build();
-        let assertion_ids = moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(Duration::from_secs(600))
             .build();
         let clients = moka::sync::Cache::builder()
             .max_capacity(10_000)
@@ -220,7 +223,7 @@ impl AuthorizationServer {
                 u64::try_from(config.access_token_ttl).unwrap_or(600).max(1),
             ))
             .build();
-        Ok(Self {
+        let server = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -228,11 +231,29 @@ impl AuthorizationServer {
                 audit,
                 clock,
                 failures,
-                assertion_ids,
                 clients,
                 verified,
+                password_checks: tokio::sync::Semaphore::new(2),
             }),
-        })
+        };
+        server.spawn_purge();
+        Ok(server)
+    }
+
+    /// Every ten minutes, expired codes, sessions, login forms, refresh tokens and revocation rows
+    /// are deleted; the task ends with the server.
+    fn spawn_purge(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                let Some(inner) = inner.upgrade() else { break };
+                if let Err(error) = inner.store.purge_expired(inner.clock.now()).await {
+                    tracing::warn!(%error, "purging expired authorization state failed");
+                }
+            }
+        });
     }
 
     /// Every endpoint, at the paths the discovery document names.

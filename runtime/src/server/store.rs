@@ -96,6 +96,10 @@ CREATE TABLE IF NOT EXISTS palisade_access_tokens (
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT
 );
+CREATE TABLE IF NOT EXISTS palisade_assertion_ids (
+    id TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS palisade_sessions (
     id_hash TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL,
@@ -141,6 +145,7 @@ impl Store {
             "DELETE FROM palisade_sessions WHERE expires_at < $1",
             "DELETE FROM palisade_refresh_tokens WHERE expires_at < $1",
             "DELETE FROM palisade_access_tokens WHERE expires_at < $1",
+            "DELETE FROM palisade_assertion_ids WHERE expires_at < $1",
         ] {
             removed += sqlx::query(statement)
                 .bind(now)

@@ -51,6 +51,7 @@ pub(crate) struct Harness {
     clock: Arc<TestClock>,
     http: reqwest::Client,
     pub(crate) tenant: String,
+    platform: String,
     pub(crate) service_id: String,
     pub(crate) service_secret: String,
     web_id: String,
@@ -65,6 +66,11 @@ pub(crate) async fn start(database: &str) -> Harness {
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let mut config = ServerConfig::new(&issuer);
     config.allow_insecure_http = true;
+    let platform = format!(
+        "platform-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    config.platform_tenant = Some(platform.clone());
     let audit = Arc::new(MemorySink::new());
     let emitter = AuditEmitter::spawn(
         "urn:palisade:test:authorization-server",
@@ -84,6 +90,7 @@ pub(crate) async fn start(database: &str) -> Harness {
     let tenant = format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let ids = server.identities();
     ids.create_tenant(&tenant, "Acme").await.unwrap();
+    ids.create_tenant(&platform, "Platform").await.unwrap();
     let service = ids
         .create_client(ClientSpec {
             tenant: tenant.clone(),
@@ -127,6 +134,7 @@ pub(crate) async fn start(database: &str) -> Harness {
             .build()
             .unwrap(),
         tenant,
+        platform,
         service_id: service.client_id,
         service_secret: service.client_secret.unwrap().expose().to_owned(),
         web_id: web_client.client_id,
@@ -779,6 +787,18 @@ async fn code_reuse_expiry_and_theft(h: &Harness) {
 async fn refresh_rotation_and_reuse(h: &Harness) {
     let tokens = h.code_flow("rotation").await;
     let first = tokens["refresh_token"].as_str().unwrap();
+    // A refresh token is described only to its own client; to a resource server it is nothing.
+    assert_eq!(
+        h.introspect(first).await,
+        serde_json::json!({ "active": false })
+    );
+    let (status, own, _) = h
+        .post("/introspect", &[("token", first)], Some(h.web()))
+        .await;
+    assert_eq!(
+        (status, own["active"].as_bool(), own["token_type"].as_str()),
+        (StatusCode::OK, Some(true), Some("refresh_token"))
+    );
     let (status, second) = h.refresh(h.web(), first, None).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let second_refresh = second["refresh_token"].as_str().unwrap();
@@ -1050,11 +1070,11 @@ async fn private_key_jwt(h: &Harness) {
         "a keyed client has no secret"
     );
     let id = client.client_id.clone();
-    let assertion = |audience: &str, jti: &str, key: &jsonwebtoken::EncodingKey| {
+    let assertion = |audience: &str, jti: &str, key: &jsonwebtoken::EncodingKey, lifetime: i64| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some("k1".into());
         let now = SystemClock.now() + h.clock.0.load(Ordering::SeqCst);
-        let claims = serde_json::json!({ "iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60 });
+        let claims = serde_json::json!({ "iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + lifetime });
         jsonwebtoken::encode(&header, &claims, key).unwrap()
     };
     let token_endpoint = h.url("/token");
@@ -1071,7 +1091,7 @@ async fn private_key_jwt(h: &Harness) {
         let url = token_endpoint.clone();
         async move { http.post(url).form(&form).send().await.unwrap().status() }
     };
-    let first = assertion(&token_endpoint, "a-1", &signing);
+    let first = assertion(&token_endpoint, "a-1", &signing, 60);
     assert_eq!(grant(first.clone()).await, StatusCode::OK);
     assert_eq!(
         grant(first).await,
@@ -1079,31 +1099,43 @@ async fn private_key_jwt(h: &Harness) {
         "a replayed assertion"
     );
     assert_eq!(
-        grant(assertion("https://elsewhere.test/token", "a-2", &signing)).await,
+        grant(assertion(
+            "https://elsewhere.test/token",
+            "a-2",
+            &signing,
+            60
+        ))
+        .await,
         StatusCode::UNAUTHORIZED
     );
     let other = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let other = jsonwebtoken::EncodingKey::from_ec_der(other.to_pkcs8v1().unwrap().as_ref());
     assert_eq!(
-        grant(assertion(&token_endpoint, "a-3", &other)).await,
+        grant(assertion(&token_endpoint, "a-3", &other, 60)).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        grant(assertion(&h.issuer, "a-4", &signing)).await,
+        grant(assertion(&token_endpoint, "a-5", &signing, 3600)).await,
+        StatusCode::UNAUTHORIZED,
+        "an assertion valid for an hour"
+    );
+    assert_eq!(
+        grant(assertion(&h.issuer, "a-4", &signing, 60)).await,
         StatusCode::OK,
         "the issuer is an accepted audience"
     );
 }
 
 async fn admin_api(h: &Harness) {
-    let admin_token = |roles: &[&str]| {
+    let admin_token = |tenant: &str, roles: &[&str]| {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let tenant = tenant.to_owned();
         async move {
             let client = h
                 .server
                 .identities()
                 .create_client(ClientSpec {
-                    tenant: h.tenant.clone(),
+                    tenant,
                     name: "admin automation".into(),
                     grant_types: vec!["client_credentials".into()],
                     roles,
@@ -1124,8 +1156,10 @@ async fn admin_api(h: &Harness) {
             body["access_token"].as_str().unwrap().to_owned()
         }
     };
-    let tenant_admin = admin_token(&["admin"]).await;
-    let platform_admin = admin_token(&["platform-admin"]).await;
+    let tenant_admin = admin_token(&h.tenant, &["admin"]).await;
+    let platform_admin = admin_token(&h.platform, &["platform-admin"]).await;
+    // The platform role means nothing outside the platform tenant.
+    let pretender = admin_token(&h.tenant, &["platform-admin"]).await;
     let tokens_url = h.url(&format!("/admin/tenants/{}/api-tokens", h.tenant));
 
     // Without a token, with a token for another audience, for another tenant, or without the role.
@@ -1164,6 +1198,36 @@ async fn admin_api(h: &Harness) {
         StatusCode::FORBIDDEN,
         "a tenant admin cannot create tenants"
     );
+    let status = h
+        .http
+        .post(h.url("/admin/tenants"))
+        .bearer_auth(&pretender)
+        .json(&serde_json::json!({ "id": "new-tenant", "name": "New" }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "platform-admin outside the platform tenant"
+    );
+    // Nor can a tenant admin hand out the platform role or the admin audience.
+    for (roles, audiences) in [
+        (vec!["platform-admin"], vec!["notes-api"]),
+        (vec!["admin"], vec!["palisade-admin"]),
+    ] {
+        let status = h
+            .http
+            .post(h.url(&format!("/admin/tenants/{}/clients", h.tenant)))
+            .bearer_auth(&tenant_admin)
+            .json(&serde_json::json!({ "name": "escalation", "grant_types": ["client_credentials"], "roles": roles, "audiences": audiences }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{roles:?} {audiences:?}");
+    }
 
     // A tenant admin manages API tokens of its tenant: shown once, listed without the value, revoked.
     let created: Value = h
@@ -1267,15 +1331,22 @@ async fn repeated_failures_are_rate_limited(h: &Harness) {
         .post(
             "/token",
             &[("grant_type", "client_credentials")],
-            Some((&h.service_id, &h.service_secret)),
+            Some((&h.service_id, "plsd_cs_guess")),
         )
         .await;
     assert_eq!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right secret waits"
+        (status, headers["retry-after"].to_str().unwrap()),
+        (StatusCode::TOO_MANY_REQUESTS, "60")
     );
-    assert_eq!(headers["retry-after"], "60");
+    // Failing on purpose does not lock the real client out.
+    let (status, body, _) = h
+        .post(
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some((&h.service_id, &h.service_secret)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
