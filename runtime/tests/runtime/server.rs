@@ -11,8 +11,8 @@ use palisade_runtime::authn::{Authenticator, AuthnConfig, IntrospectionConfig};
 use palisade_runtime::principal::PrincipalKind;
 use palisade_runtime::secrets::Secret;
 use palisade_runtime::server::{
-    AuthorizationServer, ClientSpec, Clock, KeyEncryptionKey, KeyState, NewUser, ServerConfig,
-    Store, SystemClock,
+    AuthorizationServer, ClientSpec, Clock, KeyAlgorithm, KeyEncryptionKey, KeyState, NewUser,
+    ServerConfig, Store, SystemClock,
 };
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
@@ -1397,4 +1397,72 @@ async fn the_issuer_must_be_https_unless_plain_http_is_allowed() {
         "{error}"
     );
     assert!(KeyEncryptionKey::from_secret(&Secret::new("c2hvcnQ=")).is_err());
+}
+
+/// EdDSA and RS256 keys: generated, sealed, published and used; the runtime's own validation
+/// accepts the tokens they sign.
+#[tokio::test]
+async fn eddsa_and_rs256_keys_sign_tokens_the_runtime_accepts() {
+    for algorithm in [KeyAlgorithm::EdDsa, KeyAlgorithm::Rs256] {
+        let mut config = ServerConfig::new("https://login.keys.test");
+        config.key_algorithm = algorithm;
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let kek = KeyEncryptionKey::from_secret(&Secret::new(KEK)).unwrap();
+        let emitter = AuditEmitter::spawn(
+            "urn:test",
+            Arc::new(MemorySink::new()),
+            EmitterConfig::default(),
+        );
+        let server = AuthorizationServer::open(config, store, kek, emitter, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let ids = server.identities();
+        ids.create_tenant("acme", "Acme").await.unwrap();
+        let client = ids
+            .create_client(ClientSpec {
+                tenant: "acme".into(),
+                name: "worker".into(),
+                grant_types: vec!["client_credentials".into()],
+                audiences: vec!["notes-api".into()],
+                ..ClientSpec::default()
+            })
+            .await
+            .unwrap();
+        let secret = client.client_secret.unwrap().expose().to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = server.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let body: Value = reqwest::Client::new()
+            .post(format!("{base}/token"))
+            .basic_auth(&client.client_id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(
+            header.alg,
+            if algorithm == KeyAlgorithm::EdDsa {
+                jsonwebtoken::Algorithm::EdDSA
+            } else {
+                jsonwebtoken::Algorithm::RS256
+            }
+        );
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(server.keys().jwks(SystemClock.now()).await.unwrap()).unwrap();
+        let authn = Authenticator::new(
+            AuthnConfig::new("https://login.keys.test", "notes-api").with_static_keys(jwks),
+        )
+        .unwrap();
+        let principal = authn.authenticate(token).await.unwrap();
+        assert_eq!(
+            (principal.tenant.as_str(), principal.kind),
+            ("acme", PrincipalKind::Service)
+        );
+    }
 }
