@@ -182,7 +182,14 @@ impl Identities {
             .bind(name)
             .bind(self.server.now())
             .execute(self.pool())
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Another replica created it between the check and the insert.
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    ServerError::Invalid(format!("tenant {id} already exists"))
+                }
+                other => other.into(),
+            })?;
         self.audit("tenant.create", Some(id), &format!("tenant/{id}"))
             .await;
         Ok(())

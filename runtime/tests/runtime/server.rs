@@ -364,6 +364,7 @@ pub(crate) async fn suite(database: &str) {
     code_reuse_expiry_and_theft(&h).await;
     refresh_rotation_and_reuse(&h).await;
     prompt_none_sessions_and_csrf(&h).await;
+    login_failures_and_token_redirect_mismatch(&h).await;
     introspection_revocation_and_api_tokens(&h).await;
     key_rotation(&h).await;
     private_key_jwt(&h).await;
@@ -709,11 +710,12 @@ async fn pkce_and_redirect_refusals(h: &Harness) {
     }
 
     // Verifiers: wrong, missing, too short, bad characters. Each burns its code.
-    let cases: [(&str, Option<String>, &str); 4] = [
+    let cases: [(&str, Option<String>, &str); 5] = [
         ("wrong", Some(pkce("another").0), "does not match"),
         ("missing", None, "code_verifier is missing"),
         ("short", Some("a".repeat(42)), "43 to 128"),
         ("charset", Some(format!("{}+", "a".repeat(42))), "43 to 128"),
+        ("long", Some("a".repeat(129)), "43 to 128"),
     ];
     for (name, verifier, message) in cases {
         let (_, challenge) = pkce(name);
@@ -899,6 +901,16 @@ async fn prompt_none_sessions_and_csrf(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A cookie from another form (another browser's token) fails the double submit too.
+    let response = h
+        .http
+        .post(h.url("/authorize/login"))
+        .header("cookie", "palisade_csrf=someone-elses-token")
+        .form(&fields(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = h
         .http
         .post(h.url("/authorize/login"))
@@ -914,6 +926,57 @@ async fn prompt_none_sessions_and_csrf(h: &Harness) {
             .await
             .unwrap()
             .contains("The user name or password is not right.")
+    );
+}
+
+async fn login_failures_and_token_redirect_mismatch(h: &Harness) {
+    // Ten failed sign-ins for one user name, then 429 (the form is re-shown each time).
+    let (_, challenge) = pkce("lockout");
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let form = h
+            .http
+            .get(h.authorize_url(&h.web_id, &challenge, &[]))
+            .send()
+            .await
+            .unwrap();
+        let cookie = set_cookie(&form, "palisade_csrf").unwrap();
+        let html = form.text().await.unwrap();
+        let response = h
+            .http
+            .post(h.url("/authorize/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("request_id", hidden(&html, "request_id")),
+                ("csrf", hidden(&html, "csrf")),
+                ("username", "mallory".to_owned()),
+                ("password", "not the password".to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+    }
+    assert_eq!(statuses[..10], [StatusCode::UNAUTHORIZED; 10]);
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+
+    // The token request must name the authorization request's redirect URI.
+    let (verifier, challenge) = pkce("redirect at token");
+    let (query, _) = h.sign_in(&h.web_id, &challenge).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", query["code"].as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/other"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body, _) = h.post("/token", &form, Some(h.web())).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri"),
+        "{body}"
     );
 }
 
