@@ -49,6 +49,8 @@ pub(crate) fn routes() -> Router<AuthorizationServer> {
 struct Caller {
     tenant: String,
     platform: bool,
+    subject: String,
+    client_id: Option<String>,
 }
 
 async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Caller, Problem> {
@@ -95,10 +97,23 @@ async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Cal
     if !platform && !roles.contains(&TENANT_ADMIN_ROLE) {
         return Err(Problem::forbidden());
     }
-    Ok(Caller { tenant, platform })
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(Caller {
+        tenant,
+        platform,
+        subject: text("sub").unwrap_or_default(),
+        client_id: text("client_id"),
+    })
 }
 
 impl Caller {
+    /// The identity operations, audited as this caller.
+    fn identities(&self, server: &AuthorizationServer) -> super::Identities {
+        server
+            .identities()
+            .acting_as(&self.subject, self.client_id.as_deref())
+    }
+
     fn may_manage(&self, tenant: &str) -> Result<(), Problem> {
         if self.platform || self.tenant == tenant {
             Ok(())
@@ -163,9 +178,10 @@ async fn create_tenant(
     headers: HeaderMap,
     Json(body): Json<TenantBody>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.platform()?;
-    server
-        .identities()
+    let caller = caller(&server, &headers).await?;
+    caller.platform()?;
+    caller
+        .identities(&server)
         .create_tenant(&body.id, &body.name)
         .await
         .map_err(problem)?;
@@ -199,8 +215,8 @@ async fn create_user(
     let caller = caller(&server, &headers).await?;
     caller.may_manage(&tenant)?;
     caller.may_grant(&body.roles, &[])?;
-    let id = server
-        .identities()
+    let id = caller
+        .identities(&server)
         .create_user(NewUser {
             tenant: tenant.clone(),
             username: body.username.clone(),
@@ -242,8 +258,8 @@ async fn create_client(
     let caller = caller(&server, &headers).await?;
     caller.may_manage(&tenant)?;
     caller.may_grant(&body.roles, &body.audiences)?;
-    let client = server
-        .identities()
+    let client = caller
+        .identities(&server)
         .create_client(ClientSpec {
             tenant,
             name: body.name,
@@ -283,10 +299,11 @@ async fn rotate_secret(
     headers: HeaderMap,
     Path((tenant, client)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
     tenant_client(&server, &tenant, &client).await?;
-    let secret = server
-        .identities()
+    let secret = caller
+        .identities(&server)
         .rotate_client_secret(&client)
         .await
         .map_err(problem)?;
@@ -300,10 +317,11 @@ async fn disable_client(
     headers: HeaderMap,
     Path((tenant, client)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
     tenant_client(&server, &tenant, &client).await?;
-    server
-        .identities()
+    caller
+        .identities(&server)
         .set_client_disabled(&client, true)
         .await
         .map_err(problem)?;
@@ -331,8 +349,8 @@ async fn create_api_token(
     let caller = caller(&server, &headers).await?;
     caller.may_manage(&tenant)?;
     caller.may_grant(&body.roles, &[])?;
-    let token = server
-        .identities()
+    let token = caller
+        .identities(&server)
         .create_api_token(&tenant, &body.name, &body.scopes, &body.roles, body.ttl)
         .await
         .map_err(problem)?;
@@ -346,9 +364,10 @@ async fn list_api_tokens(
     headers: HeaderMap,
     Path(tenant): Path<String>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
-    let tokens = server
-        .identities()
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
+    let tokens = caller
+        .identities(&server)
         .api_tokens(&tenant)
         .await
         .map_err(problem)?;
@@ -360,9 +379,10 @@ async fn revoke_api_token(
     headers: HeaderMap,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.may_manage(&tenant)?;
-    server
-        .identities()
+    let caller = caller(&server, &headers).await?;
+    caller.may_manage(&tenant)?;
+    caller
+        .identities(&server)
         .revoke_api_token(&tenant, &id)
         .await
         .map_err(problem)?;

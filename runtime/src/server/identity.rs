@@ -10,7 +10,7 @@ use super::{
     API_TOKEN_PREFIX, AuthorizationServer, CLIENT_SECRET_PREFIX, ServerError, digest, new_secret,
 };
 use crate::audit::{Outcome, event_type};
-use crate::principal::TenantId;
+use crate::principal::{PrincipalKind, TenantId};
 use crate::secrets::Secret;
 
 /// The grants a client may be given.
@@ -137,6 +137,8 @@ pub struct ApiTokenInfo {
 #[derive(Debug, Clone)]
 pub struct Identities {
     server: AuthorizationServer,
+    /// Who the changes are made by, for the audit entries: a subject and its client.
+    actor: Option<(String, Option<String>)>,
 }
 
 /// The longest user name and password looked at; longer ones never verify.
@@ -149,7 +151,17 @@ const DUMMY_HASH: &str =
 
 impl Identities {
     pub(crate) fn new(server: AuthorizationServer) -> Self {
-        Self { server }
+        Self {
+            server,
+            actor: None,
+        }
+    }
+
+    /// Names who makes the changes (an admin token's subject and client, or a local operator),
+    /// so every audit entry says who acted.
+    pub fn acting_as(mut self, subject: &str, client_id: Option<&str>) -> Self {
+        self.actor = Some((subject.to_owned(), client_id.map(str::to_owned)));
+        self
     }
 
     fn pool(&self) -> &sqlx::AnyPool {
@@ -161,6 +173,14 @@ impl Identities {
             .server
             .entry(event_type::ADMIN_CHANGE, action, Outcome::Success)
             .resource(resource);
+        if let Some((subject, client_id)) = &self.actor {
+            let kind = if client_id.as_deref() == Some(subject.as_str()) {
+                PrincipalKind::Service
+            } else {
+                PrincipalKind::User
+            };
+            entry = entry.actor(subject, kind, client_id.as_deref());
+        }
         if let Some(tenant) = tenant.and_then(|t| TenantId::new(t).ok()) {
             entry = entry.tenant(&tenant);
         }

@@ -1374,6 +1374,18 @@ fn audited(h: &Harness) {
             "no {expected} audit entry in {types:?}"
         );
     }
+    // Admin changes made through the admin API name who made them.
+    let entries = h.audit.entries();
+    let by_api = entries
+        .iter()
+        .find(|e| e.data.action == "api_token.create" && e.data.actor.is_some())
+        .expect("an audited API token creation with its actor");
+    let actor = by_api.data.actor.as_ref().unwrap();
+    assert_eq!(
+        actor.client_id.as_deref(),
+        Some(actor.subject.as_str()),
+        "the admin client acted"
+    );
 }
 
 async fn repeated_failures_are_rate_limited(h: &Harness) {
