@@ -150,6 +150,6 @@ async fn the_openidconnect_crate_drives_every_flow() {
         .expect("client credentials");
     assert_eq!(granted.scopes().map(|s| s.len()), Some(1));
     report(
-        "openidconnect (Rust): discovery, code + PKCE, ID token, userinfo, refresh, introspection, revocation, client credentials",
+        "openidconnect (Rust): discovery, code + PKCE, ID token, userinfo, refresh, introspection, client credentials (revocation sent over plain HTTP)",
     );
 }
