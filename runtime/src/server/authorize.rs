@@ -146,6 +146,24 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    authorization_request(&server, &headers, pairs).await
+}
+
+/// The same request as a form post (OpenID Connect Core section 3.1.2.1 allows both).
+pub(crate) async fn authorize_post(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    authorization_request(&server, &headers, pairs).await
+}
+
+async fn authorization_request(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Response {
+    let server = server.clone();
     let params = match Params::from_pairs(pairs) {
         Ok(p) => p,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.description),
@@ -428,6 +446,13 @@ pub(crate) async fn login(
         .bind(&form.request_id)
         .execute(&server.inner.store.pool)
         .await;
+    // A new sign-in ends any session this browser had: a session id is never reused across logins.
+    if let Some(previous) = cookie(&headers, SESSION_COOKIE) {
+        let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
+            .bind(digest(&previous))
+            .execute(&server.inner.store.pool)
+            .await;
+    }
     let session = random_token(32);
     if let Err(e) = sqlx::query("INSERT INTO palisade_sessions (id_hash, tenant_id, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(digest(&session))

@@ -269,7 +269,10 @@ impl AuthorizationServer {
             )
             .route("/jwks", get(endpoints::jwks))
             .route("/token", post(token::token))
-            .route("/authorize", get(authorize::authorize))
+            .route(
+                "/authorize",
+                get(authorize::authorize).post(authorize::authorize_post),
+            )
             .route("/authorize/login", post(authorize::login))
             .route("/introspect", post(endpoints::introspect))
             .route("/revoke", post(endpoints::revoke))

@@ -855,6 +855,68 @@ async fn prompt_none_sessions_and_csrf(h: &Harness) {
         .unwrap();
     let q = query_of(response.headers()["location"].to_str().unwrap());
     assert!(q.contains_key("code"), "{q:?}");
+    // Signing in again from the same browser replaces its session: the old id stops working.
+    let form = h
+        .http
+        .get(h.authorize_url(&h.web_id, &challenge, &[("prompt", "login")]))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        form.status(),
+        StatusCode::OK,
+        "prompt=login shows the form despite a session"
+    );
+    let csrf_cookie = set_cookie(&form, "palisade_csrf").unwrap();
+    let html = form.text().await.unwrap();
+    let again = h
+        .http
+        .post(h.url("/authorize/login"))
+        .header("cookie", format!("{csrf_cookie}; {session}"))
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let renewed = set_cookie(&again, "palisade_session").unwrap();
+    assert_ne!(renewed, session);
+    let stale = h
+        .http
+        .get(h.authorize_url(&h.web_id, &challenge, &[("prompt", "none")]))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_of(stale.headers()["location"].to_str().unwrap())["error"],
+        "login_required"
+    );
+    let session = renewed;
+
+    // The authorization request may also arrive as a form post.
+    let posted = h
+        .http
+        .post(h.url("/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", h.web_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert!(posted.text().await.unwrap().contains("name=\"csrf\""));
+
     // End session: the cookie no longer signs in.
     let response = h
         .http
