@@ -248,7 +248,7 @@ async fn authorization_request(
         nonce: params.get("nonce").map(str::to_owned),
         code_challenge: challenge.to_owned(),
     };
-    let session = match session(&server, &headers, &client).await {
+    let session = match session(&server, headers, &client).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
