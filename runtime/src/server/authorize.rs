@@ -112,7 +112,18 @@ fn redirect(
     response
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The cookie's name: `__Host-` prefixed (Secure, Path=/, no Domain: browsers then refuse it from
+/// any other origin or over plain HTTP) unless plain HTTP is allowed for development.
+fn cookie_name(server: &AuthorizationServer, base: &str) -> String {
+    if server.config().allow_insecure_http {
+        base.to_owned()
+    } else {
+        format!("__Host-{base}")
+    }
+}
+
+fn cookie(server: &AuthorizationServer, headers: &HeaderMap, base: &str) -> Option<String> {
+    let name = cookie_name(server, base);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -131,7 +142,7 @@ fn set_cookie(
     max_age: i64,
     same_site: cookie::SameSite,
 ) -> String {
-    cookie::Cookie::build((name.to_owned(), value.to_owned()))
+    cookie::Cookie::build((cookie_name(server, name), value.to_owned()))
         .path(path.to_owned())
         .http_only(true)
         .secure(!server.config().allow_insecure_http)
@@ -282,7 +293,7 @@ async fn session(
     headers: &HeaderMap,
     client: &Client,
 ) -> Result<Option<(User, i64)>, OAuthError> {
-    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie(server, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let row = sqlx::query("SELECT tenant_id, user_id, auth_time, expires_at FROM palisade_sessions WHERE id_hash = $1")
@@ -386,7 +397,7 @@ pub(crate) async fn login(
         return expired();
     }
     // Double submit: the form's token must be the one this browser's cookie holds, and the one issued with the form.
-    let cookie_csrf = cookie(&headers, CSRF_COOKIE);
+    let cookie_csrf = cookie(&server, &headers, CSRF_COOKIE);
     let csrf_ok = cookie_csrf.as_deref() == Some(form.csrf.as_str())
         && aws_lc_rs::constant_time::verify_slices_are_equal(
             digest(&form.csrf).as_bytes(),
@@ -447,7 +458,7 @@ pub(crate) async fn login(
         .execute(&server.inner.store.pool)
         .await;
     // A new sign-in ends any session this browser had: a session id is never reused across logins.
-    if let Some(previous) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(previous) = cookie(&server, &headers, SESSION_COOKIE) {
         let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
             .bind(digest(&previous))
             .execute(&server.inner.store.pool)
@@ -528,7 +539,7 @@ pub(crate) async fn end_session(
     params: &Params,
     client: Option<Client>,
 ) -> Response {
-    if let Some(id) = cookie(headers, SESSION_COOKIE) {
+    if let Some(id) = cookie(server, headers, SESSION_COOKIE) {
         let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
             .bind(digest(&id))
             .execute(&server.inner.store.pool)

@@ -1603,3 +1603,104 @@ async fn eddsa_and_rs256_keys_sign_tokens_the_runtime_accepts() {
         );
     }
 }
+
+/// With an https issuer (plain HTTP not allowed), the login cookies are `__Host-` prefixed,
+/// `Secure`, `HttpOnly`, `Path=/`, and the sign-in works with them.
+#[tokio::test]
+async fn cookies_are_host_prefixed_and_secure_unless_plain_http_is_allowed() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let kek = KeyEncryptionKey::from_secret(&Secret::new(KEK)).unwrap();
+    let emitter = AuditEmitter::spawn(
+        "urn:test",
+        Arc::new(MemorySink::new()),
+        EmitterConfig::default(),
+    );
+    let server = AuthorizationServer::open(
+        ServerConfig::new("https://login.cookies.test"),
+        store,
+        kek,
+        emitter,
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let ids = server.identities();
+    ids.create_tenant("acme", "Acme").await.unwrap();
+    let client = ids
+        .create_client(ClientSpec {
+            tenant: "acme".into(),
+            name: "web".into(),
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec!["openid".into()],
+            audiences: vec!["notes-api".into()],
+            redirect_uris: vec!["https://app.cookies.test/callback".into()],
+            ..ClientSpec::default()
+        })
+        .await
+        .unwrap();
+    ids.create_user(NewUser {
+        tenant: "acme".into(),
+        username: "alice".into(),
+        password: Secret::new(PASSWORD),
+        roles: vec![],
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = server.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let (_, challenge) = pkce("cookies");
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", "https://app.cookies.test/callback")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let form = http.get(url).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let raw: Vec<String> = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let csrf = raw
+        .iter()
+        .find(|c| c.starts_with("__Host-palisade_csrf="))
+        .expect("a __Host- CSRF cookie");
+    for attribute in ["Secure", "HttpOnly", "Path=/", "SameSite=Strict"] {
+        assert!(csrf.contains(attribute), "{csrf} lacks {attribute}");
+    }
+    assert!(!csrf.contains("Domain"), "{csrf}");
+    let html = form.text().await.unwrap();
+    let response = http
+        .post(format!("{base}/authorize/login"))
+        .header("cookie", csrf.split(';').next().unwrap())
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-palisade_session="))
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure") && session.contains("HttpOnly") && session.contains("Path=/"),
+        "{session}"
+    );
+}
