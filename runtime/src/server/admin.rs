@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::endpoints::{revoked, verify};
+use super::endpoints::{bearer, live_access_token};
 use super::identity::{ClientSpec, NewUser};
 use super::{AuthorizationServer, ServerError};
 use crate::problem::Problem;
@@ -54,24 +54,11 @@ struct Caller {
 }
 
 async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Caller, Problem> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(Problem::missing_token)?;
-    let claims = verify(server, token, "at+jwt", false)
-        .await
-        .ok_or_else(Problem::invalid_token)?;
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if revoked(server, jti)
+    let token = bearer(headers).ok_or_else(Problem::missing_token)?;
+    let claims = live_access_token(server, token)
         .await
         .map_err(|_| Problem::unavailable())?
-    {
-        return Err(Problem::invalid_token());
-    }
+        .ok_or_else(Problem::invalid_token)?;
     let audience_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == ADMIN_AUDIENCE,
         Some(Value::Array(a)) => a.iter().any(|v| v == ADMIN_AUDIENCE),

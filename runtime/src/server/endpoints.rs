@@ -144,6 +144,33 @@ pub(crate) async fn revoked(server: &AuthorizationServer, jti: &str) -> Result<b
     })
 }
 
+/// An access token of this server that is still good: signature, `typ`, `iss`, unexpired, and
+/// neither it nor its grant revoked. The claims, or `None`.
+pub(crate) async fn live_access_token(
+    server: &AuthorizationServer,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let Some(claims) = verify(server, token, "at+jwt", false).await else {
+        return Ok(None);
+    };
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if jti.is_empty() || revoked(server, jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 pub(crate) async fn introspect(
     State(server): State<AuthorizationServer>,
     headers: HeaderMap,
@@ -223,17 +250,9 @@ async fn inspect(
             "exp": r.try_get::<i64, _>("expires_at")?,
         })));
     }
-    let Some(claims) = verify(server, token, "at+jwt", false).await else {
+    let Some(mut body) = live_access_token(server, token).await? else {
         return Ok(None);
     };
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if jti.is_empty() || revoked(server, jti).await? {
-        return Ok(None);
-    }
-    let mut body = claims;
     body.insert("active".into(), json!(true));
     body.insert("token_type".into(), json!("Bearer"));
     Ok(Some(Value::Object(body)))
@@ -334,25 +353,14 @@ pub(crate) async fn userinfo(
     State(server): State<AuthorizationServer>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+    let Some(token) = bearer(&headers) else {
         return bearer_error("a bearer access token is required");
     };
-    let Some(claims) = verify(&server, token, "at+jwt", false).await else {
-        return bearer_error("the access token is invalid or expired");
-    };
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match revoked(&server, jti).await {
-        Ok(false) => {}
-        Ok(true) => return bearer_error("the access token is revoked"),
+    let claims = match live_access_token(&server, token).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => return bearer_error("the access token is invalid, expired or revoked"),
         Err(e) => return e.into_response(),
-    }
+    };
     let openid = claims
         .get("scope")
         .and_then(Value::as_str)

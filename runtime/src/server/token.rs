@@ -332,11 +332,12 @@ async fn authorization_code(
     )
     .await?;
     let code = params.require("code")?;
+    let code_hash = digest(code);
     let now = server.now();
     let row = sqlx::query(
         "SELECT c.family_id, c.redirect_uri, c.nonce, c.code_challenge, c.expires_at, c.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_codes c JOIN palisade_families f ON f.id = c.family_id WHERE c.code_hash = $1",
     )
-    .bind(digest(code))
+    .bind(&code_hash)
     .fetch_optional(&server.inner.store.pool)
     .await?;
     let client = &client;
@@ -356,7 +357,7 @@ async fn authorization_code(
         "UPDATE palisade_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
     )
     .bind(now)
-    .bind(digest(code))
+    .bind(&code_hash)
     .execute(&server.inner.store.pool)
     .await?
     .rows_affected();
@@ -491,11 +492,12 @@ async fn refresh(
 ) -> Result<Value, OAuthError> {
     let client = client_for(server, headers, params, "refresh_token", Public::Allowed).await?;
     let token = params.require("refresh_token")?;
+    let token_hash = digest(token);
     let now = server.now();
     let row = sqlx::query(
         "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1",
     )
-    .bind(digest(token))
+    .bind(&token_hash)
     .fetch_optional(&server.inner.store.pool)
     .await?;
     let client = &client;
@@ -536,7 +538,7 @@ async fn refresh(
         "UPDATE palisade_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
     )
     .bind(now)
-    .bind(digest(token))
+    .bind(&token_hash)
     .execute(&server.inner.store.pool)
     .await?
     .rows_affected();
