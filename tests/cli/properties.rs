@@ -176,7 +176,7 @@ proptest! {
         prop_assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let dir = parent.join("demo");
         std::fs::write(dir.join("src/file.txt"), &ours.0).unwrap();
-        git(&dir, &["commit", "-qam", "user edits"]);
+        git(&dir, &["commit", "--allow-empty", "-qam", "user edits"]);
 
         let before = tree(&dir);
         let same = palisade(&catalog, &dir, &["upgrade", "--to", "0.1.0"]);
