@@ -73,12 +73,16 @@ impl Catalog {
             if manifest.is_some() {
                 catalog.load_releases(tree, id)?;
                 let place = format!("{id}/template.toml");
-                let working =
-                    Template::new(&place, manifest, id, None, files_under(tree, &format!("{id}/files/")))?;
-                let released = catalog
-                    .templates
-                    .get(id)
-                    .is_some_and(|versions| versions.iter().any(|t| t.version() == working.version()));
+                let working = Template::new(
+                    &place,
+                    manifest,
+                    id,
+                    None,
+                    files_under(tree, &format!("{id}/files/")),
+                )?;
+                let released = catalog.templates.get(id).is_some_and(|versions| {
+                    versions.iter().any(|t| t.version() == working.version())
+                });
                 if !released {
                     catalog.insert(working.clone());
                 }
@@ -116,14 +120,22 @@ impl Catalog {
                     .flatten()
                     .ok_or_else(|| broken(format!("{file}: object {object} is missing")))?;
                 if release::object_id(contents) != *object {
-                    return Err(broken(format!("{file}: object {object} does not match its digest")));
+                    return Err(broken(format!(
+                        "{file}: object {object} does not match its digest"
+                    )));
                 }
                 files.push(TemplateFile {
                     path: file.clone(),
                     contents: contents.clone(),
                 });
             }
-            self.insert(Template::new(path, Some(&frozen.template), id, Some(version), files)?);
+            self.insert(Template::new(
+                path,
+                Some(&frozen.template),
+                id,
+                Some(version),
+                files,
+            )?);
         }
         Ok(())
     }
@@ -207,7 +219,8 @@ impl Catalog {
 }
 
 fn text<'a>(tree: &'a Tree, path: &str) -> Option<&'a str> {
-    tree.get(path).and_then(|bytes| std::str::from_utf8(bytes).ok())
+    tree.get(path)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
 }
 
 /// The files under `prefix`, with paths relative to it.
@@ -248,7 +261,10 @@ fn collect_disk(
         } else {
             let relative = path.strip_prefix(root).expect("walked from root");
             let bytes = std::fs::read(&path).map_err(fail(&path))?;
-            out.insert(relative.to_string_lossy().replace('\\', "/"), Cow::Owned(bytes));
+            out.insert(
+                relative.to_string_lossy().replace('\\', "/"),
+                Cow::Owned(bytes),
+            );
         }
     }
     Ok(())

@@ -206,7 +206,10 @@ mod tests {
             template: "[template]\nid = 'x'\nversion = \"1.0.0\"\n".into(),
             files: BTreeMap::from([("src/{{name}}.rs.tera".into(), object_id(b"fn main() {}"))]),
         };
-        assert_eq!(ReleaseManifest::parse(&manifest.to_text()).unwrap(), manifest);
+        assert_eq!(
+            ReleaseManifest::parse(&manifest.to_text()).unwrap(),
+            manifest
+        );
     }
 
     #[test]

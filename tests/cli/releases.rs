@@ -1,115 +1,9 @@
-//! Released template versions are immutable: each one's rendering, over every combination of its choices, must match the digest in `templates/<id>/released.toml`.
+//! Released template versions are immutable: each one's rendering, over every combination of its choices, must match the digest in `templates/<id>/released.toml`, and the editable tree may differ from a release only under a new version.
 
-use std::collections::BTreeMap;
-
-use palisade::answers::{AnswerError, AnswerSources, Answers, resolve};
-use palisade::template::{Catalog, QuestionKind, RenderInput, RuntimeSource, Template, render};
-use sha2::{Digest, Sha256};
+use palisade::template::Catalog;
+use palisade::template::release::{self, Lock};
 
 use crate::support::workspace;
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Lock {
-    #[serde(default)]
-    release: Vec<Release>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Release {
-    version: semver::Version,
-    digest: String,
-}
-
-/// Every combination of the choice and bool answers (strings take their defaults), as `--define`s.
-fn combinations(template: &Template) -> Vec<Vec<(String, String)>> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for question in &template.manifest.questions {
-        let values: Vec<String> = match question.kind {
-            QuestionKind::Choice => question.choices.clone(),
-            QuestionKind::Bool => vec!["true".into(), "false".into()],
-            QuestionKind::String => continue,
-        };
-        combos = combos
-            .into_iter()
-            .flat_map(|combo| {
-                values.iter().map(move |value| {
-                    let mut next = combo.clone();
-                    next.push((question.name.clone(), value.clone()));
-                    next
-                })
-            })
-            .collect();
-    }
-    combos
-}
-
-/// The distinct answer sets of `template`: every combination, with answers whose condition is
-/// false for it dropped.
-fn answer_sets(template: &Template) -> BTreeMap<String, Answers> {
-    let mut sets = BTreeMap::new();
-    for mut defines in combinations(template) {
-        let answers = loop {
-            let sources = AnswerSources {
-                defines: defines.clone(),
-                ..AnswerSources::default()
-            };
-            match resolve(&template.manifest, &sources, None) {
-                Ok(answers) => break answers,
-                Err(AnswerError::NotApplicable { name, .. }) => {
-                    defines.retain(|(k, _)| *k != name);
-                }
-                Err(other) => panic!("{}: {other}", template.id()),
-            }
-        };
-        sets.insert(format!("{answers:?}"), answers);
-    }
-    sets
-}
-
-/// SHA-256 over every file of every distinct answer set's rendering, and how many sets there were.
-fn digest(template: &Template) -> (String, usize) {
-    let sets = answer_sets(template);
-    let runtimes = [
-        RuntimeSource::Version("0.0.0".into()),
-        RuntimeSource::Path("/src/palisade/runtime".into()),
-        RuntimeSource::Git {
-            url: "https://example.invalid/palisade.git".into(),
-            rev: Some("v0.0.0".into()),
-        },
-        RuntimeSource::Git {
-            url: "https://example.invalid/palisade.git".into(),
-            rev: None,
-        },
-    ];
-    let mut hasher = Sha256::new();
-    for ((key, answers), runtime) in sets
-        .iter()
-        .flat_map(|set| runtimes.iter().map(move |r| (set, r)))
-    {
-        hasher.update(key.as_bytes());
-        let plan = render(&RenderInput {
-            template,
-            name: "example",
-            answers,
-            runtime,
-            generator_version: "0.0.0",
-        })
-        .unwrap_or_else(|e| panic!("{} {}: {e}", template.id(), template.version()));
-        for file in &plan.files {
-            hasher.update(file.path.to_string_lossy().as_bytes());
-            hasher.update((file.contents.len() as u64).to_le_bytes());
-            hasher.update(&file.contents);
-        }
-    }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (format!("sha256:{hex}"), sets.len())
-}
 
 #[test]
 fn released_versions_render_exactly_as_when_they_were_released() {
@@ -123,31 +17,78 @@ fn released_versions_render_exactly_as_when_they_were_released() {
         let versions = catalog.versions(id).unwrap();
         for template in versions {
             let version = template.version();
-            let release = lock.release.iter().find(|r| r.version == *version);
-            let (actual, renders) = digest(template);
-            match release {
-                Some(release) => assert_eq!(
-                    release.digest, actual,
+            let recorded = lock.release.iter().find(|r| r.version == *version);
+            let (actual, renders) = release::digest(template).unwrap();
+            match recorded {
+                Some(recorded) => assert_eq!(
+                    recorded.digest, actual,
                     "template {id} {version} is released and renders differently now ({renders} answer sets). \
                      Projects record this version and `palisade upgrade` re-renders it as the merge base: \
-                     put the change in a new version folder and restore this one."
+                     restore it and put the change under a new version."
                 ),
                 None => assert_eq!(
                     version,
                     newest.version(),
                     "template {id} {version} is older than the newest version but not in {}: \
-                     record it there ({actual})",
+                     release it with `cargo xtask release {id}` ({actual})",
                     path.display()
                 ),
             }
         }
-        for release in &lock.release {
+        for recorded in &lock.release {
             assert!(
-                versions.iter().any(|t| *t.version() == release.version),
-                "{}: released version {} is missing from templates/{id}/",
+                versions.iter().any(|t| *t.version() == recorded.version),
+                "{}: released version {} has no templates/{id}/releases/{}.toml",
                 path.display(),
-                release.version
+                recorded.version,
+                recorded.version
             );
         }
     }
+}
+
+#[test]
+fn the_editable_tree_changes_only_under_a_new_version() {
+    let catalog = Catalog::embedded().unwrap();
+    for newest in catalog.newest_all() {
+        let id = newest.id();
+        let working = catalog
+            .working_tree(id)
+            .unwrap_or_else(|| panic!("template {id} has no editable tree"));
+        // An unreleased tree is its own newest version, so this holds for it trivially.
+        let released = catalog.version(id, working.version()).unwrap();
+        assert!(
+            released.files() == working.files()
+                && released.manifest_text() == working.manifest_text(),
+            "templates/{id}/files or template.toml differ from released version {}: set a new version \
+             in templates/{id}/template.toml",
+            working.version()
+        );
+    }
+}
+
+#[test]
+fn each_distinct_file_of_every_release_is_stored_once() {
+    let objects = workspace().join("templates/objects");
+    for entry in std::fs::read_dir(&objects).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            release::object_id(&bytes),
+            name,
+            "{} is not stored under its SHA-256",
+            path.display()
+        );
+    }
+    let legacy: Vec<_> = ["service", "control-plane"]
+        .iter()
+        .flat_map(|id| std::fs::read_dir(workspace().join("templates").join(id)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("template.toml").exists() && p.join("files").is_dir())
+        .collect();
+    assert!(
+        legacy.is_empty(),
+        "version folders left beside the editable tree: {legacy:?}"
+    );
 }

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask release <template>";
 
-#[allow(clippy::print_stderr, reason = "the developer command's one place that prints")]
+#[allow(
+    clippy::print_stderr,
+    reason = "the developer command's one place that prints"
+)]
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

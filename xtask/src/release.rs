@@ -27,13 +27,17 @@ pub(crate) enum ReleaseError {
     Catalog(#[from] CatalogError),
     #[error("template {0} has no editable tree (templates/{0}/template.toml)")]
     NoWorkingTree(String),
-    #[error("template {id} {version} is already released ({path}); bump the version in templates/{id}/template.toml")]
+    #[error(
+        "template {id} {version} is already released ({path}); bump the version in templates/{id}/template.toml"
+    )]
     AlreadyReleased {
         id: String,
         version: String,
         path: String,
     },
-    #[error("templates/{id} has uncommitted changes; commit them so the release matches a commit:\n{status}")]
+    #[error(
+        "templates/{id} has uncommitted changes; commit them so the release matches a commit:\n{status}"
+    )]
     Dirty { id: String, status: String },
     #[error("git status: {0}")]
     Git(String),
@@ -78,7 +82,10 @@ pub(crate) fn run(root: &Path, id: &str) -> Result<Released, ReleaseError> {
         .working_tree(id)
         .ok_or_else(|| ReleaseError::NoWorkingTree(id.to_owned()))?;
     let version = working.version().to_string();
-    let manifest_path = templates.join(id).join(RELEASES).join(format!("{version}.toml"));
+    let manifest_path = templates
+        .join(id)
+        .join(RELEASES)
+        .join(format!("{version}.toml"));
     if manifest_path.exists() {
         return Err(ReleaseError::AlreadyReleased {
             id: id.to_owned(),
@@ -92,14 +99,22 @@ pub(crate) fn run(root: &Path, id: &str) -> Result<Released, ReleaseError> {
     let lock_text = match fs::read_to_string(&lock_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(error) => return Err(ReleaseError::Io { path: lock_path, error }),
+        Err(error) => {
+            return Err(ReleaseError::Io {
+                path: lock_path,
+                error,
+            });
+        }
     };
     let lock: Lock = toml::from_str(&lock_text).map_err(|e| ReleaseError::Lock {
         path: display(root, &lock_path),
         message: e.to_string(),
     })?;
     let (digest, answer_sets) = release::digest(working)?;
-    let recorded = lock.release.iter().find(|r| r.version == *working.version());
+    let recorded = lock
+        .release
+        .iter()
+        .find(|r| r.version == *working.version());
     if let Some(recorded) = recorded
         && recorded.digest != digest
     {
@@ -161,7 +176,9 @@ fn clean(root: &Path, id: &str) -> Result<(), ReleaseError> {
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         ));
     }
-    let status = String::from_utf8_lossy(&output.stdout).trim_end().to_owned();
+    let status = String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_owned();
     if status.is_empty() {
         Ok(())
     } else {
@@ -204,5 +221,8 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
