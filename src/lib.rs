@@ -1,9 +1,9 @@
 //! The Palisade generator: command-line definitions, commands, templates, answers, plans, and the error type that carries exit codes.
 
 pub mod answers;
-pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod fs_txn;
 pub mod git;
 pub mod merge;
 pub mod plan;
@@ -44,13 +44,11 @@ impl CliError {
         }
     }
 
-    fn from_apply(error: apply::ApplyError) -> Self {
-        use apply::ApplyError as E;
-        match &error {
-            E::NotEmpty(_) | E::NoParent(_) | E::Unwritable { .. } => {
-                Self::usage(error.to_string())
-            }
-            _ => Self::failure(error.to_string()),
+    fn from_write(error: fs_txn::TxnError) -> Self {
+        if error.is_refusal() {
+            Self::usage(error.to_string())
+        } else {
+            Self::failure(error.to_string())
         }
     }
 

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::CliError;
 use crate::answers::{self, AnswerSources, Prompter};
-use crate::apply::{self, GitOptions};
+use crate::fs_txn::{self, NewFolder};
 use crate::template::{self, Catalog, RenderInput, RuntimeSource};
 
 /// Arguments of `palisade new`.
@@ -201,7 +201,7 @@ pub fn run(
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
-    apply::check_target(&target).map_err(CliError::from_apply)?;
+    fs_txn::check_new_folder(&target).map_err(CliError::from_write)?;
     let template = match &args.template_version {
         Some(version) => catalog.version(&args.template, version),
         None => catalog.newest(&args.template),
@@ -238,17 +238,26 @@ pub fn run(
     let plan = template::render(&input).map_err(|e| CliError::failure(e.to_string()))?;
 
     let info = &template.manifest.template;
-    let git = (!args.no_git).then(|| GitOptions {
-        message: format!(
+    let folder = NewFolder::create(&target).map_err(CliError::from_write)?;
+    for file in &plan.files {
+        folder
+            .write(&file.path, &file.contents)
+            .map_err(CliError::from_write)?;
+    }
+    let git = !args.no_git;
+    if git {
+        let message = format!(
             "Generate {} from palisade template {} {}",
             args.name, info.id, info.version
-        ),
-    });
-    apply::apply(&plan, &target, git.as_ref()).map_err(CliError::from_apply)?;
+        );
+        crate::git::init_repository(folder.path(), &message)
+            .map_err(|e| CliError::failure(format!("git: {e}")))?;
+    }
+    folder.commit().map_err(CliError::from_write)?;
     Ok(Created {
         dir: target,
         template: format!("{} {}", info.id, info.version),
         files: plan.files.len(),
-        git: git.is_some(),
+        git,
     })
 }

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::answers::{self, AnswerSources, Answers};
+use crate::fs_txn::FileChanges;
 use crate::git::{Conflict, Labels, Merger, Worktree};
 use crate::plan::Plan;
 use crate::project::{self, ProjectMetadata};
@@ -435,86 +436,40 @@ impl Upgrade {
         Ok(report)
     }
 
-    /// Writes every file (each through a temporary file and a rename), removes what goes, then
-    /// registers conflicts in the index. Everything that can fail without touching the tree
-    /// (staging the new contents, writing the conflicts' blobs) happens before the first rename.
+    /// Writes every file and removes what goes through the one writer (`fs_txn`), then registers
+    /// conflicts in the index. Everything that can fail without touching the tree (staging the
+    /// new contents, writing the conflicts' blobs) happens before the first rename.
     pub fn apply(self) -> Result<Report, UpgradeError> {
         let mut report = self.report;
         if self.writes.is_empty() && self.removals.is_empty() {
             return Ok(report);
         }
-        let mut staged = Vec::new();
-        let prepared = self
-            .writes
-            .iter()
-            .try_for_each(|(path, bytes)| {
-                staged.push(stage(&self.dir.join(path), bytes)?);
-                Ok::<_, UpgradeError>(())
-            })
-            .and_then(|()| Ok(self.worktree.prepare_conflicts(&self.conflicts)?));
-        let conflicts = match prepared {
-            Ok(conflicts) => conflicts,
-            Err(error) => {
-                for (temporary, _) in &staged {
-                    let _ = fs::remove_file(temporary);
-                }
-                return Err(error);
-            }
-        };
-
-        let total = staged.len() + self.removals.len();
-        let mut written = 0;
-        let finish = || -> Result<(), UpgradeError> {
-            for (temporary, target) in &staged {
-                fs::rename(temporary, target).map_err(io(target))?;
-                written += 1;
-            }
-            for path in &self.removals {
-                if !self.writes.contains_key(path) {
-                    let full = self.dir.join(path);
-                    fs::remove_file(&full).map_err(io(&full))?;
-                    remove_empty_parents(&self.dir, &full);
-                }
-                written += 1;
-            }
-            Ok(self.worktree.record_conflicts(conflicts)?)
-        };
-        if let Err(error) = finish() {
-            for (temporary, _) in &staged {
-                let _ = fs::remove_file(temporary);
-            }
-            return Err(UpgradeError::Partial {
-                written,
+        let changes = FileChanges::stage(
+            &self.dir,
+            self.writes.iter().map(|(p, b)| (p.as_path(), b.as_slice())),
+            self.removals.iter().map(PathBuf::as_path),
+        )?;
+        // Dropping `changes` on an error here removes the staged files: nothing was changed.
+        let conflicts = self.worktree.prepare_conflicts(&self.conflicts)?;
+        let total = changes.len();
+        changes.commit().map_err(|partial| UpgradeError::Partial {
+            written: partial.done,
+            total: partial.total,
+            error: Box::new(UpgradeError::Write(partial.error)),
+        })?;
+        self.worktree
+            .record_conflicts(conflicts)
+            .map_err(|error| UpgradeError::Partial {
+                written: total,
                 total,
-                error: Box::new(error),
-            });
-        }
+                error: Box::new(error.into()),
+            })?;
         report.applied = true;
         if let Err(error) = project::read(&self.dir) {
             report.manifest_error = Some(error.to_string());
         }
         Ok(report)
     }
-}
-
-/// Writes `bytes` to a temporary file beside `target` (with the target's permissions) and returns
-/// both paths.
-fn stage(target: &Path, bytes: &[u8]) -> Result<(PathBuf, PathBuf), UpgradeError> {
-    let dir = target.parent().expect("a project file has a parent");
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = target
-        .file_name()
-        .expect("a project file has a name")
-        .to_string_lossy();
-    let temporary = dir.join(format!(".{name}.palisade-{}", std::process::id()));
-    fs::write(&temporary, bytes).map_err(io(&temporary))?;
-    if let Ok(meta) = fs::metadata(target)
-        && let Err(error) = fs::set_permissions(&temporary, meta.permissions())
-    {
-        let _ = fs::remove_file(&temporary);
-        return Err(io(&temporary)(error));
-    }
-    Ok((temporary, target.to_owned()))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -527,14 +482,4 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn remove_empty_parents(root: &Path, file: &Path) {
-    let mut dir = file.parent();
-    while let Some(d) = dir {
-        if d == root || fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
 }

@@ -94,6 +94,9 @@ pub enum UpgradeError {
         /// The error.
         error: std::io::Error,
     },
+    /// Staging or writing a file failed.
+    #[error(transparent)]
+    Write(#[from] crate::fs_txn::TxnError),
     /// git failed.
     #[error("git: {0}")]
     Git(#[from] git2::Error),

@@ -8,4 +8,5 @@ mod properties;
 mod releases;
 mod snapshots;
 mod support;
+mod tidy;
 mod upgrade;
