@@ -5,11 +5,11 @@ pub mod cli;
 pub mod commands;
 pub mod fs_txn;
 pub mod git;
-pub mod merge;
 pub mod plan;
 pub mod project;
 pub mod template;
 pub mod ui;
+pub mod upgrade;
 
 /// A command's failure, with the exit code it maps to (see `docs/cli.md`).
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,8 @@
 use crate::answers::{Prompter, Value};
 use crate::commands::check::CheckReport;
 use crate::commands::new::Created;
-use crate::merge::Report;
 use crate::template::{Question, QuestionKind, Template};
+use crate::upgrade::Report;
 
 /// Reports a command's failure on stderr.
 pub fn error(error: &dyn std::fmt::Display) {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::CliError;
-use crate::merge::{self, Report, UpgradeError};
 use crate::template::Catalog;
+use crate::upgrade::{self, Report, UpgradeError};
 
 /// Arguments of `palisade upgrade`.
 #[derive(Debug, Clone, Args)]
@@ -32,8 +32,8 @@ pub struct UpgradeArgs {
 }
 
 impl UpgradeArgs {
-    fn request(&self) -> merge::Request {
-        merge::Request {
+    fn request(&self) -> upgrade::Request {
+        upgrade::Request {
             dir: self.path.clone(),
             to: self.to.clone(),
             defines: self.defines.clone(),
@@ -45,7 +45,7 @@ impl UpgradeArgs {
 /// Runs `palisade upgrade`: computes every merge, then writes (unless `--dry-run`).
 pub fn run(args: &UpgradeArgs, catalog: &Catalog) -> Result<Report, CliError> {
     let error = |e: UpgradeError| CliError::new(e.to_string(), e.exit_code());
-    let upgrade = merge::prepare(&args.request(), catalog).map_err(error)?;
+    let upgrade = upgrade::prepare(&args.request(), catalog).map_err(error)?;
     if args.dry_run {
         return upgrade.dry_run().map_err(error);
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::manifest;
+use super::cargo_toml;
 use crate::{answers, project, template};
 
 /// What happened to each file the template knows, by category (paths relative to the project).
@@ -102,7 +102,7 @@ pub enum UpgradeError {
     Git(#[from] git2::Error),
     /// The user's Cargo.toml does not parse.
     #[error(transparent)]
-    Manifest(#[from] manifest::ParseError),
+    Manifest(#[from] cargo_toml::ParseError),
     /// Writing failed after some files were replaced: the tree is part-way upgraded.
     #[error(
         "the upgrade stopped after replacing {written} of {total} files ({error}); the tree was clean before, so `git restore --staged --worktree . && git clean -fd` undoes it"

@@ -1,7 +1,8 @@
-//! The upgrade engine: re-render the recorded template version (base) and the target (theirs), merge both into the working tree (ours) file by file in memory, then write. Knows nothing of the command line.
+//! The upgrade engine (orchestration; the rule table is `rules.rs`, the Cargo.toml merge `cargo_toml.rs`, the report `report.rs`, writing `crate::fs_txn`): re-render the recorded template version (base) and the target (theirs), merge both into the working tree (ours) file by file in memory, then write. Knows nothing of the command line.
 
-pub mod manifest;
+pub mod cargo_toml;
 mod report;
+mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,6 +17,7 @@ use crate::template::{self, Catalog, RenderInput, Template};
 
 use report::io;
 pub use report::{Report, UpgradeError};
+use rules::Outcome;
 
 /// What to upgrade, and how: the resolved form of `palisade upgrade`'s arguments.
 #[derive(Debug, Clone, Default)]
@@ -265,20 +267,19 @@ impl Upgrade {
             }
             let name = show(&path);
             let o = o.as_deref();
-            let result: Option<Vec<u8>> = match (b, o, t) {
-                // The template did not change it: the user's copy stays (moved, if migrated).
-                (b, o, t) if b == t => {
-                    if o.is_some() && o != b {
+            let result: Option<Vec<u8>> = match rules::decide(b, o, t) {
+                Outcome::Keep { edited } => {
+                    if edited {
                         self.report.kept.push(name);
                     }
                     o.map(<[u8]>::to_vec)
                 }
-                (_, None, None) => None,
-                (None, None, Some(t)) => {
+                Outcome::Absent => None,
+                Outcome::Add => {
                     self.report.added.push(name);
-                    Some(t.to_vec())
+                    t.map(<[u8]>::to_vec)
                 }
-                (Some(b), None, Some(t)) => {
+                Outcome::ModifyDelete => {
                     // A modify/delete conflict, as git records it ("deleted by us"): the new
                     // version is in the tree for review, and `git rm` keeps the file deleted.
                     self.report.notices.push(format!(
@@ -287,30 +288,31 @@ impl Upgrade {
                     self.report.conflicted.push(name);
                     self.conflicts.push(Conflict {
                         path: path.clone(),
-                        base: Some(b.to_vec()),
+                        base: b.map(<[u8]>::to_vec),
                         ours: None,
-                        theirs: Some(t.to_vec()),
+                        theirs: t.map(<[u8]>::to_vec),
                     });
-                    Some(t.to_vec())
+                    t.map(<[u8]>::to_vec)
                 }
-                (Some(b), Some(o), None) => {
-                    if o == b {
-                        self.report.removed.push(name);
-                        None
-                    } else {
-                        self.report.notices.push(format!(
-                            "{name}: the template removed it and you changed it; your copy stays"
-                        ));
-                        Some(o.to_vec())
-                    }
+                Outcome::Remove => {
+                    self.report.removed.push(name);
+                    None
                 }
-                (None, Some(o), None) => Some(o.to_vec()),
-                (b, Some(o), Some(t)) if Some(o) == b => {
+                Outcome::KeepRemovedEdited => {
+                    self.report.notices.push(format!(
+                        "{name}: the template removed it and you changed it; your copy stays"
+                    ));
+                    o.map(<[u8]>::to_vec)
+                }
+                Outcome::UserFile | Outcome::Same => o.map(<[u8]>::to_vec),
+                Outcome::Take => {
                     self.report.taken.push(name);
-                    Some(t.to_vec())
+                    t.map(<[u8]>::to_vec)
                 }
-                (_, Some(o), Some(t)) if o == t => Some(o.to_vec()),
-                (b, Some(o), Some(t)) => Some(self.merge_file(&merger, &path, b, o, t, labels)?),
+                Outcome::Merge => {
+                    let (o, t) = (o.unwrap_or_default(), t.unwrap_or_default());
+                    Some(self.merge_file(&merger, &path, b, o, t, labels)?)
+                }
             };
             match result {
                 Some(bytes) => {
@@ -384,7 +386,7 @@ impl Upgrade {
         if path == Path::new("Cargo.toml") {
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             let merged =
-                manifest::merge(&text(base.unwrap_or_default()), &text(ours), &text(theirs))?;
+                cargo_toml::merge(&text(base.unwrap_or_default()), &text(ours), &text(theirs))?;
             if merged.conflicts.is_empty() {
                 self.report.merged.push(name);
                 return Ok(merged.text.into_bytes());
