@@ -11,57 +11,72 @@ pub mod template;
 pub mod ui;
 pub mod upgrade;
 
-/// A command's failure, with the exit code it maps to (see `docs/cli.md`).
+/// A command's failure: the typed error of the layer that failed, kept whole so its `source()`
+/// chain reaches the one printer (`ui::error`), and the exit code it maps to (see `docs/cli.md`).
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct CliError {
-    message: String,
-    code: u8,
+#[non_exhaustive]
+pub enum CliError {
+    /// The project name is not a valid crate name.
+    #[error(transparent)]
+    Name(#[from] commands::new::NameError),
+    /// The template or version is unknown, or the catalog is broken.
+    #[error(transparent)]
+    Catalog(#[from] template::CatalogError),
+    /// An answer is missing, unknown or invalid.
+    #[error(transparent)]
+    Answers(#[from] answers::AnswerError),
+    /// The answers file could not be read.
+    #[error("cannot read answers file {}: {source}", path.display())]
+    AnswersFileUnreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The answers file is not valid TOML.
+    #[error("answers file {}: {source}", path.display())]
+    AnswersFileInvalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// Rendering failed (a template bug).
+    #[error(transparent)]
+    Render(#[from] template::RenderError),
+    /// The target could not be written, or writing failed.
+    #[error(transparent)]
+    Write(#[from] fs_txn::TxnError),
+    /// git set-up of a new project failed.
+    #[error("git: {0}")]
+    Git(#[source] git2::Error),
+    /// The upgrade failed.
+    #[error(transparent)]
+    Upgrade(#[from] upgrade::UpgradeError),
 }
 
 impl CliError {
-    /// Bad input (name, target, answers, flags): exit code 2, nothing written.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 2,
-        }
-    }
-
-    /// A failure with its own exit code (`upgrade`: 1 when the tree was changed).
-    pub fn new(message: impl Into<String>, code: u8) -> Self {
-        Self {
-            message: message.into(),
-            code,
-        }
-    }
-
-    /// Anything else that went wrong (I/O, git, a template bug): exit code 1.
-    pub fn failure(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 1,
-        }
-    }
-
-    fn from_write(error: fs_txn::TxnError) -> Self {
-        if error.is_refusal() {
-            Self::usage(error.to_string())
-        } else {
-            Self::failure(error.to_string())
-        }
-    }
-
-    /// The process exit code.
+    /// The process exit code: the one place that maps failures to codes. 2 = bad input and
+    /// nothing written; 1 = a failure (a template bug, I/O, git, or a tree changed part-way).
     pub fn exit_code(&self) -> u8 {
-        self.code
+        match self {
+            Self::Name(_)
+            | Self::Catalog(_)
+            | Self::Answers(_)
+            | Self::AnswersFileUnreadable { .. }
+            | Self::AnswersFileInvalid { .. } => 2,
+            Self::Write(error) if error.is_refusal() => 2,
+            Self::Upgrade(error) => error.exit_code(),
+            Self::Render(_) | Self::Write(_) | Self::Git(_) => 1,
+        }
     }
 }
 
 /// Runs a parsed command line; returns the exit code of a command that ran (see `docs/cli.md`).
 pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
-    let catalog = template::Catalog::with_folder(cli.catalog.as_deref())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let catalog = template::Catalog::with_folder(cli.catalog.as_deref())?;
     match cli.command {
         cli::Command::New(args) => {
             let mut prompter = ui::TerminalPrompter;

@@ -9,8 +9,19 @@ use crate::template::{Question, QuestionKind, Template};
 use crate::upgrade::Report;
 
 /// Reports a command's failure on stderr.
-pub fn error(error: &dyn std::fmt::Display) {
+pub fn error(error: &dyn std::error::Error) {
     eprintln!("error: {error}");
+    // Causes that the message does not already include, outermost first.
+    let mut shown = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let text = source.to_string();
+        if !shown.contains(&text) {
+            eprintln!("  caused by: {text}");
+            shown = text;
+        }
+        cause = source.source();
+    }
 }
 
 /// Reports a created project and the next two commands.

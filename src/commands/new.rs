@@ -196,36 +196,37 @@ pub fn run(
     catalog: &Catalog,
     prompter: Option<&mut dyn Prompter>,
 ) -> Result<Created, CliError> {
-    validate_name(&args.name).map_err(|e| CliError::usage(e.to_string()))?;
+    validate_name(&args.name)?;
     let target = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
-    fs_txn::check_new_folder(&target).map_err(CliError::from_write)?;
+    fs_txn::check_new_folder(&target)?;
     let template = match &args.template_version {
         Some(version) => catalog.version(&args.template, version),
         None => catalog.newest(&args.template),
-    }
-    .map_err(|e| CliError::usage(e.to_string()))?;
+    }?;
 
     let mut sources = AnswerSources {
-        defines: AnswerSources::parse_defines(&args.defines)
-            .map_err(|e| CliError::usage(e.to_string()))?,
+        defines: AnswerSources::parse_defines(&args.defines)?,
         env: AnswerSources::env_from(std::env::vars()),
         ..AnswerSources::default()
     };
     if let Some(file) = &args.answers {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            CliError::usage(format!("cannot read answers file {}: {e}", file.display()))
+        let text =
+            std::fs::read_to_string(file).map_err(|source| CliError::AnswersFileUnreadable {
+                path: file.clone(),
+                source,
+            })?;
+        sources.file = toml::from_str(&text).map_err(|source| CliError::AnswersFileInvalid {
+            path: file.clone(),
+            source,
         })?;
-        sources.file = toml::from_str(&text)
-            .map_err(|e| CliError::usage(format!("answers file {}: {e}", file.display())))?;
     }
     let interactive =
         !args.yes && std::env::var_os("CI").is_none() && std::io::stdin().is_terminal();
     let prompter = if interactive { prompter } else { None };
-    let answers = answers::resolve(&template.manifest, &sources, prompter)
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let answers = answers::resolve(&template.manifest, &sources, prompter)?;
 
     let runtime = args.runtime();
     let input = RenderInput {
@@ -235,14 +236,12 @@ pub fn run(
         runtime: &runtime,
         generator_version: env!("CARGO_PKG_VERSION"),
     };
-    let plan = template::render(&input).map_err(|e| CliError::failure(e.to_string()))?;
+    let plan = template::render(&input)?;
 
     let info = &template.manifest.template;
-    let folder = NewFolder::create(&target).map_err(CliError::from_write)?;
+    let folder = NewFolder::create(&target)?;
     for file in &plan.files {
-        folder
-            .write(&file.path, &file.contents)
-            .map_err(CliError::from_write)?;
+        folder.write(&file.path, &file.contents)?;
     }
     let git = !args.no_git;
     if git {
@@ -250,10 +249,9 @@ pub fn run(
             "Generate {} from palisade template {} {}",
             args.name, info.id, info.version
         );
-        crate::git::init_repository(folder.path(), &message)
-            .map_err(|e| CliError::failure(format!("git: {e}")))?;
+        crate::git::init_repository(folder.path(), &message).map_err(CliError::Git)?;
     }
-    folder.commit().map_err(CliError::from_write)?;
+    folder.commit()?;
     Ok(Created {
         dir: target,
         template: format!("{} {}", info.id, info.version),

@@ -19,5 +19,5 @@ pub fn run<'c>(
         .into_iter()
         .map(|t| catalog.versions(t.id()))
         .collect::<Result<_, _>>()
-        .map_err(|e| CliError::failure(e.to_string()))
+        .map_err(CliError::from)
 }

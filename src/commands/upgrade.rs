@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::CliError;
 use crate::template::Catalog;
-use crate::upgrade::{self, Report, UpgradeError};
+use crate::upgrade::{self, Report};
 
 /// Arguments of `palisade upgrade`.
 #[derive(Debug, Clone, Args)]
@@ -44,10 +44,9 @@ impl UpgradeArgs {
 
 /// Runs `palisade upgrade`: computes every merge, then writes (unless `--dry-run`).
 pub fn run(args: &UpgradeArgs, catalog: &Catalog) -> Result<Report, CliError> {
-    let error = |e: UpgradeError| CliError::new(e.to_string(), e.exit_code());
-    let upgrade = upgrade::prepare(&args.request(), catalog).map_err(error)?;
+    let upgrade = upgrade::prepare(&args.request(), catalog)?;
     if args.dry_run {
-        return upgrade.dry_run().map_err(error);
+        return Ok(upgrade.dry_run()?);
     }
-    upgrade.apply().map_err(error)
+    Ok(upgrade.apply()?)
 }
