@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
-use http::{Request, header};
+use http::Request;
 
 use super::{Authenticator, AuthnError};
 use crate::audit::{AuditEmitter, Outcome, event_type};
@@ -39,7 +39,7 @@ impl<B: Send + 'static> AsyncCheck<B> for AuthnCheck {
     fn check(&self, mut req: Request<B>) -> BoxFuture<'static, Result<Request<B>, Response>> {
         let this = self.clone();
         Box::pin(async move {
-            let result = match bearer_token(&req) {
+            let result = match super::bearer_token(req.headers()) {
                 Ok(token) => this.authenticator.authenticate(token).await,
                 Err(e) => Err(e),
             };
@@ -70,26 +70,4 @@ fn rejection(error: &AuthnError) -> Problem {
         e if e.is_unavailable() => Problem::unavailable(),
         _ => Problem::invalid_token(),
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110).
-fn bearer_token<B>(req: &Request<B>) -> Result<&str, AuthnError> {
-    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(if req.headers().contains_key(header::AUTHORIZATION) {
-            AuthnError::Malformed("more than one authorization header")
-        } else {
-            AuthnError::Missing
-        });
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| AuthnError::Malformed("authorization header is not ASCII"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(AuthnError::Malformed("authorization header has no scheme"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthnError::Missing);
-    }
-    Ok(token)
 }

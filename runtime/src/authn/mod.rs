@@ -2,7 +2,7 @@
 
 mod config;
 mod introspect;
-mod jws;
+pub(crate) mod jws;
 mod keys;
 mod layer;
 
@@ -232,4 +232,28 @@ fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The token of an `Authorization: Bearer <token>` header: the one bearer parser of the runtime
+/// (the authentication layer and the authorization server's own endpoints). The scheme is
+/// case-insensitive (RFC 9110); more than one `Authorization` header is refused.
+pub(crate) fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthnError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(if headers.contains_key(http::header::AUTHORIZATION) {
+            AuthnError::Malformed("more than one authorization header")
+        } else {
+            AuthnError::Missing
+        });
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthnError::Malformed("authorization header is not ASCII"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AuthnError::Malformed("authorization header has no scheme"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthnError::Missing);
+    }
+    Ok(token)
 }

@@ -4,7 +4,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::Validation;
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -16,6 +16,7 @@ use super::store::from_list;
 use super::token::revoke_family;
 use super::{API_TOKEN_PREFIX, AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest};
 use crate::audit::{Outcome, event_type};
+use crate::authn::jws;
 use crate::principal::{PrincipalKind, TenantId};
 
 pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Response {
@@ -91,13 +92,20 @@ pub(crate) async fn verify(
     (allow_expired || exp > server.now()).then(|| (*claims).clone())
 }
 
+/// Every algorithm this server signs with; a key is pinned to one of them.
+const SIGNING_ALGORITHMS: [Algorithm; 3] = [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256];
+
+/// The runtime's one verifier (`authn::jws`: structure, header, duplicate members, `crit`, `kid`,
+/// strict base64url, algorithm) over this server's key ring, then this server's claims: `typ`,
+/// exact `iss`, `sub` and a numeric `exp` present (expiry itself is checked by [`verify`]).
 async fn verify_signature(
     server: &AuthorizationServer,
     token: &str,
     typ: &str,
 ) -> Option<Map<String, Value>> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    if header
+    let parsed = jws::parse_jws(token, &SIGNING_ALGORITHMS).ok()?;
+    if parsed
+        .header
         .typ
         .as_deref()
         .map(str::to_ascii_lowercase)
@@ -109,22 +117,18 @@ async fn verify_signature(
     let key = server
         .inner
         .keys
-        .find(header.kid.as_deref()?, server.now())
+        .find(parsed.header.kid.as_deref()?, server.now())
         .await
         .ok()??;
-    let algorithm = KeyRing::jose(key.algorithm);
-    if header.alg != algorithm {
+    if parsed.header.alg != KeyRing::jose(key.algorithm) {
         return None;
     }
-    let mut validation = Validation::new(algorithm);
-    validation.set_issuer(&[server.config().issuer.as_str()]);
-    validation.validate_aud = false;
-    validation.validate_exp = false;
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
-        .ok()
-        .map(|d| d.claims)
+    let claims = jws::claims_object(&parsed.verify(&key.decoding).ok()?).ok()?;
+    let issued_here =
+        claims.get("iss").and_then(Value::as_str) == Some(server.config().issuer.as_str());
+    let complete = claims.get("sub").is_some_and(Value::is_string)
+        && claims.get("exp").is_some_and(Value::is_i64);
+    (issued_here && complete).then_some(claims)
 }
 
 /// Whether an access token's `jti` (or the grant it came from) is revoked.
@@ -163,12 +167,9 @@ pub(crate) async fn live_access_token(
     Ok(Some(claims))
 }
 
-/// The token of an `Authorization: Bearer` header.
+/// The token of an `Authorization: Bearer` header, through the runtime's one bearer parser.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    crate::authn::bearer_token(headers).ok()
 }
 
 pub(crate) async fn introspect(

@@ -14,6 +14,8 @@ pub mod identity;
 pub mod keys;
 pub mod store;
 mod token;
+#[cfg(test)]
+mod verifier_tests;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
