@@ -82,7 +82,7 @@ pub enum DigestError {
         version: String,
         /// Why.
         #[source]
-        error: AnswerError,
+        error: Box<AnswerError>,
     },
     /// A combination does not render.
     #[error("template {id} {version}: {error}")]
@@ -93,7 +93,7 @@ pub enum DigestError {
         version: String,
         /// Why.
         #[source]
-        error: RenderError,
+        error: Box<RenderError>,
     },
 }
 
@@ -129,7 +129,7 @@ pub fn digest(template: &Template) -> Result<(String, usize), DigestError> {
             .map_err(|error| DigestError::Render {
                 id: template.id().to_owned(),
                 version: template.version().to_string(),
-                error,
+                error: Box::new(error),
             })?;
             for file in &plan.files {
                 hasher.update(file.path.to_string_lossy().as_bytes());
@@ -182,7 +182,7 @@ fn answer_sets(template: &Template) -> Result<BTreeMap<String, Answers>, DigestE
                     return Err(DigestError::Answers {
                         id: template.id().to_owned(),
                         version: template.version().to_string(),
-                        error,
+                        error: Box::new(error),
                     });
                 }
             }

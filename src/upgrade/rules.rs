@@ -57,10 +57,19 @@ mod tests {
     const O: Option<&[u8]> = Some(b"ours");
     const NONE: Option<&[u8]> = None;
 
+    /// A row: its name in docs/upgrading.md, base, ours, theirs, and the outcome.
+    type Row = (
+        &'static str,
+        Option<&'static [u8]>,
+        Option<&'static [u8]>,
+        Option<&'static [u8]>,
+        Outcome,
+    );
+
     /// One row per line of docs/upgrading.md's rules table (and the cases it implies).
     #[test]
     fn every_row_of_the_rules_table() {
-        let rows: &[(&str, Option<&[u8]>, Option<&[u8]>, Option<&[u8]>, Outcome)] = &[
+        let rows: &[Row] = &[
             (
                 "unchanged by the template, unchanged by you",
                 B,

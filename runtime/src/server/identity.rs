@@ -5,6 +5,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use serde_json::Value;
 use sqlx::Row;
 
+pub use super::client_spec::{ClientSpec, GRANT_TYPES};
 use super::store::{from_list, opt_text, to_list};
 use super::{
     API_TOKEN_PREFIX, AuthorizationServer, CLIENT_SECRET_PREFIX, ServerError, digest, new_secret,
@@ -12,34 +13,6 @@ use super::{
 use crate::audit::{Outcome, event_type};
 use crate::principal::{PrincipalKind, TenantId};
 use crate::secrets::Secret;
-
-/// The grants a client may be given.
-pub const GRANT_TYPES: &[&str] = &["client_credentials", "authorization_code", "refresh_token"];
-
-/// What to create a client with.
-#[derive(Debug, Clone, Default)]
-pub struct ClientSpec {
-    /// The owning tenant.
-    pub tenant: String,
-    /// A display name (shown on the login page).
-    pub name: String,
-    /// Allowed grants (`client_credentials`, `authorization_code`, `refresh_token`).
-    pub grant_types: Vec<String>,
-    /// Scopes it may ask for.
-    pub scopes: Vec<String>,
-    /// Roles its own (client-credentials) tokens carry.
-    pub roles: Vec<String>,
-    /// Audiences (`aud`) its tokens may name; with more than one, a request names one (`resource`).
-    pub audiences: Vec<String>,
-    /// Redirect URIs for the code flow, compared exactly.
-    pub redirect_uris: Vec<String>,
-    /// Where `/end_session` may send the browser back to.
-    pub post_logout_redirect_uris: Vec<String>,
-    /// A public client (no secret; code flow with PKCE only).
-    pub public: bool,
-    /// A JWKS for `private_key_jwt` instead of a secret.
-    pub jwks: Option<Value>,
-}
 
 /// A created client: the secret is shown once and only its hash is kept.
 #[derive(Debug)]
@@ -338,7 +311,7 @@ impl Identities {
     /// Creates a client (a service identity when it has the client-credentials grant).
     pub async fn create_client(&self, spec: ClientSpec) -> Result<CreatedClient, ServerError> {
         self.require_tenant(&spec.tenant).await?;
-        validate_client(&spec, self.server.config().allow_insecure_http)?;
+        spec.validate(self.server.config().allow_insecure_http)?;
         let client_id = format!(
             "{}-{}",
             spec.tenant,
@@ -570,58 +543,4 @@ fn user_of(r: &sqlx::any::AnyRow) -> Result<User, ServerError> {
         username: r.try_get("username")?,
         roles: from_list(&r.try_get::<String, _>("roles")?),
     })
-}
-
-fn validate_client(spec: &ClientSpec, allow_http: bool) -> Result<(), ServerError> {
-    let invalid = |m: String| Err(ServerError::Invalid(m));
-    if spec.name.is_empty() {
-        return invalid("a client needs a name".into());
-    }
-    if spec.grant_types.is_empty() {
-        return invalid("a client needs at least one grant type".into());
-    }
-    if let Some(g) = spec
-        .grant_types
-        .iter()
-        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
-    {
-        return invalid(format!(
-            "grant type {g:?} is not offered (only {})",
-            GRANT_TYPES.join(", ")
-        ));
-    }
-    let has = |g: &str| spec.grant_types.iter().any(|x| x == g);
-    if spec.public && has("client_credentials") {
-        return invalid("a public client cannot use client_credentials".into());
-    }
-    if has("authorization_code") && spec.redirect_uris.is_empty() {
-        return invalid("the authorization_code grant needs at least one redirect URI".into());
-    }
-    if spec.audiences.is_empty() {
-        return invalid("a client needs at least one audience for its tokens".into());
-    }
-    for uri in spec
-        .redirect_uris
-        .iter()
-        .chain(&spec.post_logout_redirect_uris)
-    {
-        let url = url::Url::parse(uri)
-            .map_err(|e| ServerError::Invalid(format!("redirect URI {uri:?}: {e}")))?;
-        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-        let scheme_ok =
-            url.scheme() == "https" || (url.scheme() == "http" && (loopback || allow_http));
-        if !scheme_ok || url.fragment().is_some() {
-            return invalid(format!(
-                "redirect URI {uri:?} must be https (http only on loopback) and without a fragment"
-            ));
-        }
-    }
-    if let Some(jwks) = &spec.jwks {
-        let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone())
-            .map_err(|e| ServerError::Invalid(format!("client JWKS: {e}")))?;
-        if keys.keys.is_empty() {
-            return invalid("the client JWKS holds no key".into());
-        }
-    }
-    Ok(())
 }

@@ -483,3 +483,25 @@ impl KeyState {
         self.as_str()
     }
 }
+
+/// Signs `claims` as a JWT of type `typ` with the active key (its `kid` in the header).
+pub(crate) async fn sign(
+    server: &super::AuthorizationServer,
+    claims: &Value,
+    typ: &str,
+    now: i64,
+) -> Result<String, super::OAuthError> {
+    let set = server.inner.keys.current(now).await?;
+    let key = set.active().ok_or_else(super::OAuthError::server_error)?;
+    let mut header = jsonwebtoken::Header::new(KeyRing::jose(key.algorithm));
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(key.kid.clone());
+    let encoding = key
+        .encoding
+        .as_ref()
+        .ok_or_else(super::OAuthError::server_error)?;
+    jsonwebtoken::encode(&header, claims, encoding).map_err(|error| {
+        tracing::error!(%error, "token signing failed");
+        super::OAuthError::server_error()
+    })
+}

@@ -8,6 +8,7 @@
 pub mod admin;
 mod authorize;
 mod client_auth;
+mod client_spec;
 mod endpoints;
 mod error;
 pub mod identity;

@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::client_auth::{Params, Public, authenticate};
 use super::error::no_store;
 use super::identity::{Client, User};
-use super::keys::KeyRing;
+use super::keys::sign;
 use super::store::{from_list, opt_text, to_list};
 use super::{
     AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest, new_secret, random_token,
@@ -250,24 +250,6 @@ pub(crate) async fn access_token(
         body["kind"] = json!(kind);
     }
     Ok((sign(server, &body, "at+jwt", now).await?, jti))
-}
-
-pub(crate) async fn sign(
-    server: &AuthorizationServer,
-    claims: &Value,
-    typ: &str,
-    now: i64,
-) -> Result<String, OAuthError> {
-    let set = server.inner.keys.current(now).await?;
-    let key = set.active().ok_or_else(OAuthError::server_error)?;
-    let mut header = jsonwebtoken::Header::new(KeyRing::jose(key.algorithm));
-    header.typ = Some(typ.to_owned());
-    header.kid = Some(key.kid.clone());
-    let encoding = key.encoding.as_ref().ok_or_else(OAuthError::server_error)?;
-    jsonwebtoken::encode(&header, claims, encoding).map_err(|error| {
-        tracing::error!(%error, "token signing failed");
-        OAuthError::server_error()
-    })
 }
 
 /// What a code or refresh token belongs to: one grant, with every token issued from it.
