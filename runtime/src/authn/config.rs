@@ -14,13 +14,15 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 /// The default limit on a bearer token's length; longer tokens are refused before any cryptography.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// Which JOSE `typ` header an access token must carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Which JOSE `typ` header an access token must carry. In configuration: `"at+jwt"` or `"JWT"`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[non_exhaustive]
 pub enum TokenType {
     /// `at+jwt` (or `application/at+jwt`), RFC 9068: the default, so ID tokens cannot be replayed as access tokens.
+    #[serde(rename = "at+jwt")]
     AccessTokenJwt,
     /// `JWT` or no `typ` at all: for issuers such as Entra ID that do not follow RFC 9068. An explicit loosening.
+    #[serde(rename = "JWT")]
     Jwt,
 }
 

@@ -218,6 +218,30 @@ type SliceKey = (String, Vec<String>);
 const MAX_SLICES: usize = 4096;
 
 impl PolicyEngine {
+    /// Loads a policy folder the way every generated service keeps one: `schema.cedarschema` and
+    /// every `*.cedar` file of `dir`, in file-name order, validated strictly by [`Self::load`].
+    /// A missing folder or schema is a [`LoadError::Read`] naming the path.
+    pub fn from_dir(namespace: &str, dir: &std::path::Path) -> Result<Self, LoadError> {
+        let schema = PolicySource::read(&dir.join("schema.cedarschema"))?;
+        let unreadable = |e: std::io::Error| LoadError::Read {
+            file: dir.display().to_string(),
+            error: e.to_string(),
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+            let path = entry.map_err(unreadable)?.path();
+            if path.extension().is_some_and(|ext| ext == "cedar") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let policies = files
+            .iter()
+            .map(|p| PolicySource::read(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::load(namespace, &schema, &policies)
+    }
+
     /// Loads the application's schema and policies and validates them strictly; the
     /// tenant-isolation policy is added and the runtime's `Palisade` schema fragment is merged in.
     /// `namespace` is the application's Cedar namespace for actions (`App` gives `App::Action::"read"`).

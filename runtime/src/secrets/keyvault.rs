@@ -16,8 +16,11 @@ use futures_util::future::BoxFuture;
 use super::provider::{ProviderError, SecretProvider};
 use super::{Secret, SecretRef};
 
-/// Which Azure identity the service uses to reach Key Vault.
-#[derive(Clone, Debug, Default)]
+/// Which Azure identity the service uses to reach Key Vault. In configuration:
+/// `"managed_identity"`, `{ user_assigned_identity = "<client id>" }`, `"workload_identity"` or
+/// `"developer_tools"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AzureCredentialSource {
     /// The managed identity of the host (App Service, VM, Container Apps); system-assigned by default.

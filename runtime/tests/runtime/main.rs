@@ -2,6 +2,7 @@
 
 mod audit;
 mod authz;
+mod glue;
 mod keyvault;
 mod oidc;
 mod openidconnect;
