@@ -577,3 +577,97 @@ fn check_finds_removed_wiring_in_a_service_project() {
         "{findings:#?}"
     );
 }
+
+/// Every released version of every embedded template, generated and left unedited, upgrades to
+/// the newest version cleanly, and the result is byte for byte what `palisade new` makes at the
+/// newest version (so no earlier release is stranded).
+#[test]
+fn every_released_version_upgrades_cleanly_to_the_newest() {
+    let catalog = palisade::template::Catalog::embedded().unwrap();
+    let runtime = workspace().join("runtime");
+    let runtime = runtime.to_str().unwrap();
+    let mut failures = Vec::new();
+    for newest in catalog.newest_all() {
+        let id = newest.id();
+        let fresh_dir = crate::support::scratch(&format!("upgrade-all-{id}-newest"));
+        let out = crate::support::palisade(
+            &fresh_dir,
+            &[
+                "new",
+                "svc",
+                "--template",
+                id,
+                "--runtime-path",
+                runtime,
+                "--yes",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let fresh = files_of(&fresh_dir.join("svc"));
+        for template in catalog.versions(id).unwrap() {
+            let version = template.version().to_string();
+            if template.version() == newest.version() {
+                continue;
+            }
+            let dir = crate::support::scratch(&format!("upgrade-all-{id}-{version}"));
+            let out = crate::support::palisade(
+                &dir,
+                &[
+                    "new",
+                    "svc",
+                    "--template",
+                    id,
+                    "--template-version",
+                    &version,
+                    "--runtime-path",
+                    runtime,
+                    "--yes",
+                ],
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+            let project = dir.join("svc");
+            let out = crate::support::palisade(&project, &["upgrade", "--json"]);
+            if out.status.code() != Some(0) {
+                failures.push(format!(
+                    "{id} {version}: exit {:?}: {}",
+                    out.status.code(),
+                    stderr(&out)
+                ));
+                continue;
+            }
+            let upgraded = files_of(&project);
+            if upgraded != fresh {
+                let differ: Vec<&String> = upgraded
+                    .keys()
+                    .chain(fresh.keys())
+                    .filter(|p| upgraded.get(*p) != fresh.get(*p))
+                    .collect();
+                failures.push(format!(
+                    "{id} {version}: differs from a new project in {differ:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every file of a project but git's own, by path.
+fn files_of(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(dir: &Path, root: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}

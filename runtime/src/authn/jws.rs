@@ -94,6 +94,7 @@ impl ParsedJws<'_> {
 }
 
 /// The claims of a verified JWT: a JSON object without duplicate members.
+#[cfg(feature = "server")]
 pub(crate) fn claims_object(jws: &VerifiedJws) -> Result<Map<String, Value>, AuthnError> {
     unique_object(&jws.payload)
         .map_err(|_| AuthnError::Malformed("claims are not a JSON object without duplicates"))
