@@ -91,3 +91,19 @@ fn every_module_directory_is_in_the_code_map() {
         "module directories without a `### ` heading in docs/architecture.md: {missing:?}"
     );
 }
+
+/// Issue 9, item 6: the server's SQL lives behind its store; handlers never name `sqlx`.
+#[test]
+fn only_the_server_store_uses_sqlx() {
+    let store = workspace().join("runtime/src/server/store");
+    let offenders: Vec<String> = files()
+        .into_iter()
+        .filter(|p| p.starts_with(workspace().join("runtime/src/server")) && !p.starts_with(&store))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("sqlx"))
+        .map(|p| relative(&p))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "server files that use sqlx outside server/store/: {offenders:?}"
+    );
+}

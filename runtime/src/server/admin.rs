@@ -274,7 +274,7 @@ async fn tenant_client(
     client: &str,
 ) -> Result<(), Problem> {
     match server.identities().client(client).await.map_err(problem)? {
-        Some(c) if c.tenant_id == tenant => Ok(()),
+        Some(c) if c.tenant_id.as_str() == tenant => Ok(()),
         _ => Err(problem(ServerError::NotFound(format!(
             "client {client} in tenant {tenant}"
         )))),

@@ -4,14 +4,14 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sqlx::Row;
 
 use super::client_auth::Params;
 use super::identity::{Client, User};
+use super::store::{GrantType, LoginRequestRow, SessionRow};
 use super::token::{CodeRequest, new_code, requested_scopes};
 use super::{AuthorizationServer, OAuthError, digest, random_token};
 use crate::audit::{Outcome, event_type};
-use crate::principal::{PrincipalKind, TenantId};
+use crate::principal::PrincipalKind;
 
 const SESSION_COOKIE: &str = "palisade_session";
 const CSRF_COOKIE: &str = "palisade_csrf";
@@ -184,7 +184,7 @@ async fn authorization_request(
         return error_page(StatusCode::BAD_REQUEST, "client_id is missing");
     };
     let client = match server.identities().client(client_id).await {
-        Ok(Some(c)) if !c.disabled && c.allows("authorization_code") => c,
+        Ok(Some(c)) if !c.disabled && c.allows(GrantType::AuthorizationCode) => c,
         Ok(_) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
@@ -273,17 +273,15 @@ async fn authorization_request(
 }
 
 async fn refused(server: &AuthorizationServer, client: &Client, reason: &str) {
-    let mut entry = server
+    let entry = server
         .entry(event_type::TOKEN_REFUSED, "authorize", Outcome::Failure)
         .actor(
             &client.client_id,
             PrincipalKind::Service,
             Some(&client.client_id),
         )
-        .reason(reason);
-    if let Ok(t) = TenantId::new(&client.tenant_id) {
-        entry = entry.tenant(&t);
-    }
+        .reason(reason)
+        .tenant(&client.tenant_id);
     server.audit(entry).await;
 }
 
@@ -296,21 +294,14 @@ async fn session(
     let Some(id) = cookie(server, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let row = sqlx::query("SELECT tenant_id, user_id, auth_time, expires_at FROM palisade_sessions WHERE id_hash = $1")
-        .bind(digest(&id))
-        .fetch_optional(&server.inner.store.pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    if row.try_get::<i64, _>("expires_at")? < server.now()
-        || row.try_get::<String, _>("tenant_id")? != client.tenant_id
-    {
+    let Some(row) = server.inner.store.session(&digest(&id)).await? else {
+        return Ok(None);
+    };
+    if row.expires_at < server.now() || row.tenant_id != client.tenant_id {
         return Ok(None);
     }
-    let user = server
-        .identities()
-        .user(&row.try_get::<String, _>("user_id")?)
-        .await?;
-    Ok(user.map(|u| (u, row.try_get("auth_time").unwrap_or_default())))
+    let user = server.identities().user(&row.user_id).await?;
+    Ok(user.map(|u| (u, row.auth_time)))
 }
 
 async fn login_form(
@@ -321,12 +312,17 @@ async fn login_form(
 ) -> Response {
     let id = random_token(24);
     let csrf = random_token(32);
-    let stored = sqlx::query("INSERT INTO palisade_login_requests (id, csrf_hash, request, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(digest(&csrf))
-        .bind(serde_json::to_string(request).expect("a request serializes"))
-        .bind(server.now() + server.config().login_ttl)
-        .execute(&server.inner.store.pool)
+    let stored = server
+        .inner
+        .store
+        .insert_login_request(
+            &id,
+            &LoginRequestRow {
+                csrf_hash: digest(&csrf),
+                request: serde_json::to_string(request).expect("a request serializes"),
+                expires_at: server.now() + server.config().login_ttl,
+            },
+        )
         .await;
     if let Err(e) = stored {
         return OAuthError::from(e).into_response();
@@ -369,13 +365,7 @@ pub(crate) async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now = server.now();
-    let row = match sqlx::query(
-        "SELECT csrf_hash, request, expires_at FROM palisade_login_requests WHERE id = $1",
-    )
-    .bind(&form.request_id)
-    .fetch_optional(&server.inner.store.pool)
-    .await
-    {
+    let row = match server.inner.store.login_request(&form.request_id).await {
         Ok(r) => r,
         Err(e) => return OAuthError::from(e).into_response(),
     };
@@ -385,12 +375,12 @@ pub(crate) async fn login(
             "this sign-in form has expired; start again from the application",
         )
     };
-    let Some(row) = row else { return expired() };
-    let (Ok(csrf_hash), Ok(request), Ok(expires_at)) = (
-        row.try_get::<String, _>("csrf_hash"),
-        row.try_get::<String, _>("request"),
-        row.try_get::<i64, _>("expires_at"),
-    ) else {
+    let Some(LoginRequestRow {
+        csrf_hash,
+        request,
+        expires_at,
+    }) = row
+    else {
         return expired();
     };
     if expires_at < now {
@@ -435,15 +425,12 @@ pub(crate) async fn login(
         Ok(u) => u,
         Err(e) => return OAuthError::from(e).into_response(),
     };
-    let tenant = TenantId::new(&client.tenant_id).ok();
     let Some(user) = user else {
         server.count_failure(&limit_key);
-        let mut entry = server
+        let entry = server
             .entry(event_type::LOGIN, "login", Outcome::Failure)
-            .reason("unknown user or wrong password");
-        if let Some(t) = &tenant {
-            entry = entry.tenant(t);
-        }
+            .reason("unknown user or wrong password")
+            .tenant(&client.tenant_id);
         server.audit(entry).await;
         return login_form(
             &server,
@@ -453,35 +440,27 @@ pub(crate) async fn login(
         )
         .await;
     };
-    let _ = sqlx::query("DELETE FROM palisade_login_requests WHERE id = $1")
-        .bind(&form.request_id)
-        .execute(&server.inner.store.pool)
-        .await;
+    let store = &server.inner.store;
+    // Spent whatever happens next; a failure to delete only leaves it to expire.
+    let _ = store.delete_login_request(&form.request_id).await;
     // A new sign-in ends any session this browser had: a session id is never reused across logins.
     if let Some(previous) = cookie(&server, &headers, SESSION_COOKIE) {
-        let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
-            .bind(digest(&previous))
-            .execute(&server.inner.store.pool)
-            .await;
+        let _ = store.delete_session(&digest(&previous)).await;
     }
     let session = random_token(32);
-    if let Err(e) = sqlx::query("INSERT INTO palisade_sessions (id_hash, tenant_id, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(digest(&session))
-        .bind(&user.tenant_id)
-        .bind(&user.id)
-        .bind(now)
-        .bind(now + server.config().session_ttl)
-        .execute(&server.inner.store.pool)
-        .await
-    {
+    let row = SessionRow {
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        expires_at: now + server.config().session_ttl,
+    };
+    if let Err(e) = store.insert_session(&digest(&session), &row).await {
         return OAuthError::from(e).into_response();
     }
-    let mut entry = server
+    let entry = server
         .entry(event_type::LOGIN, "login", Outcome::Success)
-        .actor(&user.id, PrincipalKind::User, Some(&client.client_id));
-    if let Some(t) = &tenant {
-        entry = entry.tenant(t);
-    }
+        .actor(&user.id, PrincipalKind::User, Some(&client.client_id))
+        .tenant(&client.tenant_id);
     server.audit(entry).await;
     let cookies = vec![
         set_cookie(
@@ -540,10 +519,7 @@ pub(crate) async fn end_session(
     client: Option<Client>,
 ) -> Response {
     if let Some(id) = cookie(server, headers, SESSION_COOKIE) {
-        let _ = sqlx::query("DELETE FROM palisade_sessions WHERE id_hash = $1")
-            .bind(digest(&id))
-            .execute(&server.inner.store.pool)
-            .await;
+        let _ = server.inner.store.delete_session(&digest(&id)).await;
         server
             .audit(server.entry(event_type::LOGIN, "logout", Outcome::Success))
             .await;

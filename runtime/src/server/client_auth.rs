@@ -290,13 +290,11 @@ async fn first_use(
     if exp <= now || exp > now + MAX_ASSERTION_LIFETIME {
         return Ok(false);
     }
-    let inserted = sqlx::query("INSERT INTO palisade_assertion_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-        .bind(format!("{}:{jti}", client.client_id))
-        .bind(exp)
-        .execute(&server.inner.store.pool)
-        .await?
-        .rows_affected();
-    Ok(inserted == 1)
+    Ok(server
+        .inner
+        .store
+        .record_assertion_id(&format!("{}:{jti}", client.client_id), exp)
+        .await?)
 }
 
 /// The longest an assertion may be valid.

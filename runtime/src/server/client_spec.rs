@@ -3,9 +3,7 @@
 use serde_json::Value;
 
 use super::ServerError;
-
-/// The grants a client may be given.
-pub const GRANT_TYPES: &[&str] = &["client_credentials", "authorization_code", "refresh_token"];
+use super::store::GrantType;
 
 /// What to create a client with.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +34,8 @@ impl ClientSpec {
     /// Checks the registration: a name, known grants that fit the client (no client credentials
     /// for a public client, redirect URIs for the code flow), an audience, https redirect URIs
     /// without fragments (http only on loopback unless plain HTTP is allowed), a usable JWKS.
-    pub(crate) fn validate(&self, allow_http: bool) -> Result<(), ServerError> {
+    /// Returns the grants, parsed.
+    pub(crate) fn validate(&self, allow_http: bool) -> Result<Vec<GrantType>, ServerError> {
         let spec = self;
         let invalid = |m: String| Err(ServerError::Invalid(m));
         if spec.name.is_empty() {
@@ -45,21 +44,23 @@ impl ClientSpec {
         if spec.grant_types.is_empty() {
             return invalid("a client needs at least one grant type".into());
         }
-        if let Some(g) = spec
-            .grant_types
-            .iter()
-            .find(|g| !GRANT_TYPES.contains(&g.as_str()))
-        {
-            return invalid(format!(
-                "grant type {g:?} is not offered (only {})",
-                GRANT_TYPES.join(", ")
-            ));
+        let mut grants = Vec::new();
+        for name in &spec.grant_types {
+            let Ok(grant) = name.parse::<GrantType>() else {
+                let offered: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                return invalid(format!(
+                    "grant type {name:?} is not offered (only {})",
+                    offered.join(", ")
+                ));
+            };
+            if !grants.contains(&grant) {
+                grants.push(grant);
+            }
         }
-        let has = |g: &str| spec.grant_types.iter().any(|x| x == g);
-        if spec.public && has("client_credentials") {
+        if spec.public && grants.contains(&GrantType::ClientCredentials) {
             return invalid("a public client cannot use client_credentials".into());
         }
-        if has("authorization_code") && spec.redirect_uris.is_empty() {
+        if grants.contains(&GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
             return invalid("the authorization_code grant needs at least one redirect URI".into());
         }
         if spec.audiences.is_empty() {
@@ -88,6 +89,6 @@ impl ClientSpec {
                 return invalid("the client JWKS holds no key".into());
             }
         }
-        Ok(())
+        Ok(grants)
     }
 }

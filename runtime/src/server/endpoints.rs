@@ -7,17 +7,15 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::client_auth::{Params, Public, authenticate};
 use super::error::no_store;
 use super::keys::KeyRing;
-use super::store::from_list;
 use super::token::revoke_family;
 use super::{API_TOKEN_PREFIX, AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest};
 use crate::audit::{Outcome, event_type};
 use crate::authn::jws;
-use crate::principal::{PrincipalKind, TenantId};
+use crate::principal::PrincipalKind;
 
 pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Response {
     let c = server.config();
@@ -133,19 +131,7 @@ async fn verify_signature(
 
 /// Whether an access token's `jti` (or the grant it came from) is revoked.
 pub(crate) async fn revoked(server: &AuthorizationServer, jti: &str) -> Result<bool, OAuthError> {
-    let row = sqlx::query(
-        "SELECT a.revoked_at, f.revoked_at AS family_revoked FROM palisade_access_tokens a LEFT JOIN palisade_families f ON f.id = a.family_id WHERE a.jti = $1",
-    )
-    .bind(jti)
-    .fetch_optional(&server.inner.store.pool)
-    .await?;
-    Ok(match row {
-        None => false,
-        Some(r) => {
-            r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
-                || r.try_get::<Option<i64>, _>("family_revoked")?.is_some()
-        }
-    })
+    Ok(server.inner.store.access_token_revoked(jti).await?)
 }
 
 /// An access token of this server that is still good: signature, `typ`, `iss`, unexpired, and
@@ -201,42 +187,36 @@ async fn inspect(
     caller: &str,
 ) -> Result<Option<Value>, OAuthError> {
     let now = server.now();
-    let pool = &server.inner.store.pool;
+    let store = &server.inner.store;
     let issuer = &server.config().issuer;
     if token.starts_with(API_TOKEN_PREFIX) {
-        let row = sqlx::query("SELECT tenant_id, subject, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE token_hash = $1")
-            .bind(digest(token))
-            .fetch_optional(pool)
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        if r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
-            || r.try_get::<i64, _>("expires_at")? <= now
-        {
+        let Some(t) = store.api_token_by_hash(&digest(token)).await? else {
+            return Ok(None);
+        };
+        if t.revoked_at.is_some() || t.expires_at <= now {
             return Ok(None);
         }
         return Ok(Some(json!({
             "active": true,
             "token_type": "api_token",
             "iss": issuer,
-            "sub": r.try_get::<String, _>("subject")?,
-            "tenant_id": r.try_get::<String, _>("tenant_id")?,
-            "scope": from_list(&r.try_get::<String, _>("scopes")?).join(" "),
-            "roles": from_list(&r.try_get::<String, _>("roles")?),
-            "iat": r.try_get::<i64, _>("created_at")?,
-            "exp": r.try_get::<i64, _>("expires_at")?,
+            "sub": t.subject,
+            "tenant_id": t.tenant,
+            "scope": t.scopes.join(" "),
+            "roles": t.roles,
+            "iat": t.created_at,
+            "exp": t.expires_at,
             "kind": PrincipalKind::ApiToken.as_str(),
         })));
     }
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        let row = sqlx::query("SELECT r.expires_at, r.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.revoked_at FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1")
-            .bind(digest(token))
-            .fetch_optional(pool)
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        let dead = r.try_get::<String, _>("client_id")? != caller
-            || r.try_get::<Option<i64>, _>("used_at")?.is_some()
-            || r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
-            || r.try_get::<i64, _>("expires_at")? <= now;
+        let Some((refresh, family)) = store.refresh_token(&digest(token)).await? else {
+            return Ok(None);
+        };
+        let dead = family.client_id != caller
+            || refresh.used
+            || family.revoked
+            || refresh.expires_at <= now;
         if dead {
             return Ok(None);
         }
@@ -244,11 +224,11 @@ async fn inspect(
             "active": true,
             "token_type": "refresh_token",
             "iss": issuer,
-            "sub": r.try_get::<String, _>("user_id")?,
-            "client_id": r.try_get::<String, _>("client_id")?,
-            "tenant_id": r.try_get::<String, _>("tenant_id")?,
-            "scope": from_list(&r.try_get::<String, _>("scope")?).join(" "),
-            "exp": r.try_get::<i64, _>("expires_at")?,
+            "sub": family.user_id,
+            "client_id": family.client_id,
+            "tenant_id": family.tenant_id,
+            "scope": family.scope.join(" "),
+            "exp": refresh.expires_at,
         })));
     }
     let Some(mut body) = live_access_token(server, token).await? else {
@@ -268,7 +248,7 @@ pub(crate) async fn revoke(
         let params = Params::from_pairs(pairs)?;
         let client = authenticate(&server, &headers, &params, Public::Allowed).await?;
         let token = params.require("token")?;
-        let pool = &server.inner.store.pool;
+        let store = &server.inner.store;
         if token.starts_with(API_TOKEN_PREFIX) {
             return Err(OAuthError {
                 status: StatusCode::BAD_REQUEST,
@@ -278,17 +258,13 @@ pub(crate) async fn revoke(
             });
         }
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
-            let row = sqlx::query("SELECT f.id, f.client_id, f.tenant_id FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1")
-                .bind(digest(token))
-                .fetch_optional(pool)
-                .await?;
-            if let Some(r) = row
-                && r.try_get::<String, _>("client_id")? == client.client_id
+            if let Some((_, family)) = store.refresh_token(&digest(token)).await?
+                && family.client_id == client.client_id
             {
                 revoke_family(
                     &server,
-                    &r.try_get::<String, _>("id")?,
-                    &r.try_get::<String, _>("tenant_id")?,
+                    &family.id,
+                    &family.tenant_id,
                     "refresh token revoked by its client",
                 )
                 .await?;
@@ -308,23 +284,16 @@ pub(crate) async fn revoke(
                 .get("exp")
                 .and_then(Value::as_i64)
                 .unwrap_or_default();
-            sqlx::query("INSERT INTO palisade_access_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO UPDATE SET revoked_at = $3")
-                .bind(jti)
-                .bind(exp)
-                .bind(server.now())
-                .execute(pool)
-                .await?;
-            let mut entry = server
+            store.revoke_access_token(jti, exp, server.now()).await?;
+            let entry = server
                 .entry(event_type::TOKEN_REVOKED, "token.revoke", Outcome::Success)
                 .actor(
                     &client.client_id,
                     PrincipalKind::Service,
                     Some(&client.client_id),
                 )
-                .resource(&format!("jti/{jti}"));
-            if let Ok(t) = TenantId::new(&client.tenant_id) {
-                entry = entry.tenant(&t);
-            }
+                .resource(&format!("jti/{jti}"))
+                .tenant(&client.tenant_id);
             server.audit(entry).await;
         }
         Ok(())

@@ -102,8 +102,8 @@ impl From<super::ServerError> for OAuthError {
     }
 }
 
-impl From<sqlx::Error> for OAuthError {
-    fn from(error: sqlx::Error) -> Self {
+impl From<super::StoreError> for OAuthError {
+    fn from(error: super::StoreError) -> Self {
         super::ServerError::from(error).into()
     }
 }

@@ -1,18 +1,15 @@
 //! Tenants, users (argon2id passwords), clients / service identities and API tokens: the administrative operations, each audited.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use serde_json::Value;
-use sqlx::Row;
-
-pub use super::client_spec::{ClientSpec, GRANT_TYPES};
-use super::store::{from_list, opt_text, to_list};
+pub use super::client_spec::ClientSpec;
+use super::store::{ClientRow, NewApiToken, Store, StoreError, UserRow};
 use super::{
     API_TOKEN_PREFIX, AuthorizationServer, CLIENT_SECRET_PREFIX, ServerError, digest, new_secret,
 };
 use crate::audit::{Outcome, event_type};
 use crate::principal::{PrincipalKind, TenantId};
 use crate::secrets::Secret;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// A created client: the secret is shown once and only its hash is kept.
 #[derive(Debug)]
@@ -21,33 +18,6 @@ pub struct CreatedClient {
     pub client_id: String,
     /// The secret, for a confidential client that authenticates with one.
     pub client_secret: Option<Secret>,
-}
-
-/// A client as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct Client {
-    pub(crate) client_id: String,
-    pub(crate) tenant_id: String,
-    pub(crate) name: String,
-    pub(crate) secret_hash: Option<String>,
-    pub(crate) jwks: Option<Value>,
-    pub(crate) grant_types: Vec<String>,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) roles: Vec<String>,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) redirect_uris: Vec<String>,
-    pub(crate) post_logout_redirect_uris: Vec<String>,
-    pub(crate) disabled: bool,
-}
-
-impl Client {
-    pub(crate) fn allows(&self, grant: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant)
-    }
-
-    pub(crate) fn is_public(&self) -> bool {
-        self.secret_hash.is_none() && self.jwks.is_none()
-    }
 }
 
 /// A user to create.
@@ -63,14 +33,10 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
+/// A client as stored.
+pub(crate) type Client = ClientRow;
 /// A user as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub(crate) id: String,
-    pub(crate) tenant_id: String,
-    pub(crate) username: String,
-    pub(crate) roles: Vec<String>,
-}
+pub(crate) type User = UserRow;
 
 /// A created API token: the value is shown once.
 #[derive(Debug)]
@@ -89,7 +55,7 @@ pub struct ApiTokenInfo {
     /// Its id.
     pub id: String,
     /// The tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// A display name.
     pub name: String,
     /// The subject its introspection names.
@@ -137,11 +103,11 @@ impl Identities {
         self
     }
 
-    fn pool(&self) -> &sqlx::AnyPool {
-        &self.server.inner.store.pool
+    fn store(&self) -> &Store {
+        &self.server.inner.store
     }
 
-    async fn audit(&self, action: &str, tenant: Option<&str>, resource: &str) {
+    async fn audit(&self, action: &str, tenant: Option<&TenantId>, resource: &str) {
         let mut entry = self
             .server
             .entry(event_type::ADMIN_CHANGE, action, Outcome::Success)
@@ -154,62 +120,50 @@ impl Identities {
             };
             entry = entry.actor(subject, kind, client_id.as_deref());
         }
-        if let Some(tenant) = tenant.and_then(|t| TenantId::new(t).ok()) {
-            entry = entry.tenant(&tenant);
+        if let Some(tenant) = tenant {
+            entry = entry.tenant(tenant);
         }
         self.server.audit(entry).await;
     }
 
     /// Creates a tenant.
     pub async fn create_tenant(&self, id: &str, name: &str) -> Result<(), ServerError> {
-        TenantId::new(id).map_err(|e| ServerError::Invalid(format!("tenant id {id:?}: {e}")))?;
-        let exists = sqlx::query("SELECT id FROM palisade_tenants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        if exists.is_some() {
-            return Err(ServerError::Invalid(format!("tenant {id} already exists")));
-        }
-        sqlx::query("INSERT INTO palisade_tenants (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(self.server.now())
-            .execute(self.pool())
+        let tenant = tenant_id(id)?;
+        match self
+            .store()
+            .insert_tenant(&tenant, name, self.server.now())
             .await
-            .map_err(|e| match e {
-                // Another replica created it between the check and the insert.
-                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                    ServerError::Invalid(format!("tenant {id} already exists"))
-                }
-                other => other.into(),
-            })?;
-        self.audit("tenant.create", Some(id), &format!("tenant/{id}"))
+        {
+            Err(StoreError::Duplicate) => {
+                return Err(ServerError::Invalid(format!("tenant {id} already exists")));
+            }
+            other => other?,
+        }
+        self.audit("tenant.create", Some(&tenant), &format!("tenant/{id}"))
             .await;
         Ok(())
     }
 
     /// The tenants' ids, sorted.
     pub async fn tenants(&self) -> Result<Vec<String>, ServerError> {
-        let rows = sqlx::query("SELECT id FROM palisade_tenants ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(ServerError::from))
-            .collect()
+        let ids = self.store().tenant_ids().await?;
+        Ok(ids.into_iter().map(String::from).collect())
     }
 
-    async fn require_tenant(&self, tenant: &str) -> Result<(), ServerError> {
-        sqlx::query("SELECT id FROM palisade_tenants WHERE id = $1")
-            .bind(tenant)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|_| ())
-            .ok_or_else(|| ServerError::NotFound(format!("tenant {tenant}")))
+    /// The tenant, if it exists.
+    pub(crate) async fn existing_tenant(&self, tenant: &str) -> Result<TenantId, ServerError> {
+        let not_found = || ServerError::NotFound(format!("tenant {tenant}"));
+        let id = TenantId::new(tenant).map_err(|_| not_found())?;
+        if self.store().tenant_exists(&id).await? {
+            Ok(id)
+        } else {
+            Err(not_found())
+        }
     }
 
     /// Creates a user with an argon2id password hash.
     pub async fn create_user(&self, user: NewUser) -> Result<String, ServerError> {
-        self.require_tenant(&user.tenant).await?;
+        let tenant = self.existing_tenant(&user.tenant).await?;
         if user.username.is_empty() || user.username.len() > MAX_NAME {
             return Err(ServerError::Invalid(
                 "username must be 1 to 200 characters".into(),
@@ -225,52 +179,50 @@ impl Identities {
             .hash_password(user.password.expose().as_bytes(), &salt)
             .map_err(|_| ServerError::PasswordHash)?
             .to_string();
-        let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO palisade_users (id, tenant_id, username, password_hash, roles, disabled, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+        let row = UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant,
+            username: user.username,
+            roles: user.roles,
+            disabled: false,
+        };
+        match self
+            .store()
+            .insert_user(&row, &hash, self.server.now())
+            .await
+        {
+            Err(StoreError::Duplicate) => {
+                return Err(ServerError::Invalid(format!(
+                    "user {} already exists in tenant {}",
+                    row.username, row.tenant_id
+                )));
+            }
+            other => other?,
+        }
+        self.audit(
+            "user.create",
+            Some(&row.tenant_id),
+            &format!("user/{}", row.id),
         )
-        .bind(&id)
-        .bind(&user.tenant)
-        .bind(&user.username)
-        .bind(hash)
-        .bind(to_list(&user.roles))
-        .bind(self.server.now())
-        .execute(self.pool())
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => ServerError::Invalid(format!(
-                "user {} already exists in tenant {}",
-                user.username, user.tenant
-            )),
-            other => other.into(),
-        })?;
-        self.audit("user.create", Some(&user.tenant), &format!("user/{id}"))
-            .await;
-        Ok(id)
+        .await;
+        Ok(row.id)
     }
 
     /// Checks a password. Unknown users are verified against a fixed hash, so the answer takes
     /// the same time; a disabled user never verifies.
     pub(crate) async fn verify_user(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         username: &str,
         password: &str,
     ) -> Result<Option<User>, ServerError> {
         if username.len() > MAX_NAME || password.len() > MAX_PASSWORD {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT id, tenant_id, username, password_hash, roles, disabled FROM palisade_users WHERE tenant_id = $1 AND username = $2",
-        )
-        .bind(tenant)
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?;
-        let stored = match &row {
-            Some(r) => r.try_get::<String, _>("password_hash")?,
-            None => DUMMY_HASH.to_owned(),
-        };
+        let found = self.store().user_by_name(tenant, username).await?;
+        let stored = found
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.to_owned(), |(_, hash)| hash.clone());
         // argon2 takes memory and a core for a while: off the async threads, a few at a time.
         let _permit = self
             .server
@@ -289,29 +241,20 @@ impl Identities {
         })
         .await
         .map_err(|_| ServerError::PasswordHash)?;
-        match row {
-            Some(r) if ok && r.try_get::<i64, _>("disabled")? == 0 => Ok(Some(user_of(&r)?)),
-            _ => Ok(None),
-        }
+        Ok(found
+            .map(|(user, _)| user)
+            .filter(|user| ok && !user.disabled))
     }
 
+    /// A user that exists and is not disabled.
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>, ServerError> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, username, roles, disabled FROM palisade_users WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        match row {
-            Some(r) if r.try_get::<i64, _>("disabled")? == 0 => Ok(Some(user_of(&r)?)),
-            _ => Ok(None),
-        }
+        Ok(self.store().user(id).await?.filter(|u| !u.disabled))
     }
 
     /// Creates a client (a service identity when it has the client-credentials grant).
     pub async fn create_client(&self, spec: ClientSpec) -> Result<CreatedClient, ServerError> {
-        self.require_tenant(&spec.tenant).await?;
-        spec.validate(self.server.config().allow_insecure_http)?;
+        let tenant = self.existing_tenant(&spec.tenant).await?;
+        let grant_types = spec.validate(self.server.config().allow_insecure_http)?;
         let client_id = format!(
             "{}-{}",
             spec.tenant,
@@ -319,31 +262,29 @@ impl Identities {
         );
         let secret =
             (!spec.public && spec.jwks.is_none()).then(|| new_secret(CLIENT_SECRET_PREFIX));
-        sqlx::query(
-            "INSERT INTO palisade_clients (client_id, tenant_id, name, secret_hash, jwks, grant_types, scopes, roles, audiences, redirect_uris, post_logout_redirect_uris, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12)",
-        )
-        .bind(&client_id)
-        .bind(&spec.tenant)
-        .bind(&spec.name)
-        .bind(secret.as_deref().map(digest))
-        .bind(spec.jwks.as_ref().map(Value::to_string))
-        .bind(to_list(&spec.grant_types))
-        .bind(to_list(&spec.scopes))
-        .bind(to_list(&spec.roles))
-        .bind(to_list(&spec.audiences))
-        .bind(to_list(&spec.redirect_uris))
-        .bind(to_list(&spec.post_logout_redirect_uris))
-        .bind(self.server.now())
-        .execute(self.pool())
-        .await?;
+        let row = ClientRow {
+            client_id,
+            tenant_id: tenant,
+            name: spec.name,
+            secret_hash: secret.as_deref().map(digest),
+            jwks: spec.jwks,
+            grant_types,
+            scopes: spec.scopes,
+            roles: spec.roles,
+            audiences: spec.audiences,
+            redirect_uris: spec.redirect_uris,
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            disabled: false,
+        };
+        self.store().insert_client(&row, self.server.now()).await?;
         self.audit(
             "client.create",
-            Some(&spec.tenant),
-            &format!("client/{client_id}"),
+            Some(&row.tenant_id),
+            &format!("client/{}", row.client_id),
         )
         .await;
         Ok(CreatedClient {
-            client_id,
+            client_id: row.client_id,
             client_secret: secret.map(Secret::new),
         })
     }
@@ -356,10 +297,8 @@ impl Identities {
             .filter(|c| c.secret_hash.is_some())
             .ok_or_else(|| ServerError::NotFound(format!("client {client_id} with a secret")))?;
         let secret = new_secret(CLIENT_SECRET_PREFIX);
-        sqlx::query("UPDATE palisade_clients SET secret_hash = $1 WHERE client_id = $2")
-            .bind(digest(&secret))
-            .bind(client_id)
-            .execute(self.pool())
+        self.store()
+            .set_client_secret_hash(client_id, &digest(&secret))
             .await?;
         self.server.inner.clients.invalidate(client_id);
         self.audit(
@@ -377,23 +316,26 @@ impl Identities {
         client_id: &str,
         disabled: bool,
     ) -> Result<(), ServerError> {
-        let done = sqlx::query("UPDATE palisade_clients SET disabled = $1 WHERE client_id = $2")
-            .bind(i64::from(disabled))
-            .bind(client_id)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let client = self.store().client(client_id).await?;
+        let done = self
+            .store()
+            .set_client_disabled(client_id, disabled)
+            .await?;
         self.server.inner.clients.invalidate(client_id);
-        if done == 0 {
+        let (Some(client), true) = (client, done) else {
             return Err(ServerError::NotFound(format!("client {client_id}")));
-        }
+        };
         let action = if disabled {
             "client.disable"
         } else {
             "client.enable"
         };
-        self.audit(action, None, &format!("client/{client_id}"))
-            .await;
+        self.audit(
+            action,
+            Some(&client.tenant_id),
+            &format!("client/{client_id}"),
+        )
+        .await;
         Ok(())
     }
 
@@ -402,36 +344,12 @@ impl Identities {
         if let Some(cached) = cache.get(client_id) {
             return Ok(cached.map(|c| (*c).clone()));
         }
-        let client = self.read_client(client_id).await?;
+        let client = self.store().client(client_id).await?;
         cache.insert(
             client_id.to_owned(),
             client.clone().map(std::sync::Arc::new),
         );
         Ok(client)
-    }
-
-    async fn read_client(&self, client_id: &str) -> Result<Option<Client>, ServerError> {
-        let row = sqlx::query("SELECT * FROM palisade_clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(Client {
-            client_id: r.try_get("client_id")?,
-            tenant_id: r.try_get("tenant_id")?,
-            name: r.try_get("name")?,
-            secret_hash: opt_text(&r, "secret_hash")?,
-            jwks: opt_text(&r, "jwks")?.and_then(|j| serde_json::from_str(&j).ok()),
-            grant_types: from_list(&r.try_get::<String, _>("grant_types")?),
-            scopes: from_list(&r.try_get::<String, _>("scopes")?),
-            roles: from_list(&r.try_get::<String, _>("roles")?),
-            audiences: from_list(&r.try_get::<String, _>("audiences")?),
-            redirect_uris: from_list(&r.try_get::<String, _>("redirect_uris")?),
-            post_logout_redirect_uris: from_list(
-                &r.try_get::<String, _>("post_logout_redirect_uris")?,
-            ),
-            disabled: r.try_get::<i64, _>("disabled")? != 0,
-        }))
     }
 
     /// Creates an API token: opaque, prefixed, scoped, expiring in `ttl` seconds (at most the
@@ -444,7 +362,7 @@ impl Identities {
         roles: &[String],
         ttl: i64,
     ) -> Result<CreatedApiToken, ServerError> {
-        self.require_tenant(tenant).await?;
+        let tenant = self.existing_tenant(tenant).await?;
         let max = self.server.config().api_token_max_ttl;
         if ttl <= 0 || ttl > max {
             return Err(ServerError::Invalid(format!(
@@ -454,22 +372,25 @@ impl Identities {
         let token = new_secret(API_TOKEN_PREFIX);
         let id = uuid::Uuid::new_v4().to_string();
         let now = self.server.now();
-        sqlx::query(
-            "INSERT INTO palisade_api_tokens (id, tenant_id, name, token_hash, subject, scopes, roles, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        self.store()
+            .insert_api_token(&NewApiToken {
+                id: &id,
+                tenant: &tenant,
+                name,
+                token_hash: &digest(&token),
+                subject: &format!("api-token:{id}"),
+                scopes,
+                roles,
+                created_at: now,
+                expires_at: now + ttl,
+            })
+            .await?;
+        self.audit(
+            "api_token.create",
+            Some(&tenant),
+            &format!("api-token/{id}"),
         )
-        .bind(&id)
-        .bind(tenant)
-        .bind(name)
-        .bind(digest(&token))
-        .bind(format!("api-token:{id}"))
-        .bind(to_list(scopes))
-        .bind(to_list(roles))
-        .bind(now)
-        .bind(now + ttl)
-        .execute(self.pool())
-        .await?;
-        self.audit("api_token.create", Some(tenant), &format!("api-token/{id}"))
-            .await;
+        .await;
         Ok(CreatedApiToken {
             id,
             token: Secret::new(token),
@@ -479,44 +400,24 @@ impl Identities {
 
     /// A tenant's API tokens, without their values.
     pub async fn api_tokens(&self, tenant: &str) -> Result<Vec<ApiTokenInfo>, ServerError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, name, subject, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
-        )
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiTokenInfo {
-                    id: r.try_get("id")?,
-                    tenant: r.try_get("tenant_id")?,
-                    name: r.try_get("name")?,
-                    subject: r.try_get("subject")?,
-                    scopes: from_list(&r.try_get::<String, _>("scopes")?),
-                    roles: from_list(&r.try_get::<String, _>("roles")?),
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
-            })
-            .collect()
+        // An id that cannot be a tenant has no tokens.
+        let Ok(tenant) = TenantId::new(tenant) else {
+            return Ok(Vec::new());
+        };
+        Ok(self.store().api_tokens(&tenant).await?)
     }
 
     /// Revokes an API token of `tenant`.
     pub async fn revoke_api_token(&self, tenant: &str, id: &str) -> Result<(), ServerError> {
-        let done = sqlx::query(
-            "UPDATE palisade_api_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
-        )
-        .bind(self.server.now())
-        .bind(tenant)
-        .bind(id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        if done == 0 {
-            return Err(ServerError::NotFound(format!(
-                "active API token {id} in tenant {tenant}"
-            )));
+        let not_found =
+            || ServerError::NotFound(format!("active API token {id} in tenant {tenant}"));
+        let tenant = TenantId::new(tenant).map_err(|_| not_found())?;
+        if !self
+            .store()
+            .revoke_api_token(&tenant, id, self.server.now())
+            .await?
+        {
+            return Err(not_found());
         }
         self.server
             .audit(
@@ -526,9 +427,7 @@ impl Identities {
                         "api_token.revoke",
                         Outcome::Success,
                     )
-                    .tenant(
-                        &TenantId::new(tenant).map_err(|e| ServerError::Invalid(e.to_string()))?,
-                    )
+                    .tenant(&tenant)
                     .resource(&format!("api-token/{id}")),
             )
             .await;
@@ -536,11 +435,7 @@ impl Identities {
     }
 }
 
-fn user_of(r: &sqlx::any::AnyRow) -> Result<User, ServerError> {
-    Ok(User {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        username: r.try_get("username")?,
-        roles: from_list(&r.try_get::<String, _>("roles")?),
-    })
+/// A tenant id from an administrative request, or why it is not one.
+fn tenant_id(id: &str) -> Result<TenantId, ServerError> {
+    TenantId::new(id).map_err(|e| ServerError::Invalid(format!("tenant id {id:?}: {e}")))
 }

@@ -13,9 +13,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Value, json};
-use sqlx::Row;
 
-use super::store::Store;
+use super::store::{NewKey, Store};
 use super::{ServerError, random_token};
 use crate::pem::pem;
 use crate::secrets::Secret;
@@ -134,12 +133,18 @@ pub enum KeyState {
 }
 
 impl KeyState {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
         }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        [Self::Next, Self::Active, Self::Retired]
+            .into_iter()
+            .find(|s| s.as_str() == name)
     }
 }
 
@@ -214,102 +219,26 @@ impl KeyRing {
             forced_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         if ring.load(now).await?.active().is_none() {
-            // First start: an active key and the next one. Replicas starting together check
-            // again under the lock, so exactly one pair is created.
+            // First start: an active key and the next one (the store creates exactly one pair
+            // when replicas start together).
             let active = ring.generate()?;
             let next = ring.generate()?;
-            let algorithm = algorithm.name();
-            ring.with_lock(|tx| {
-                Box::pin(async move {
-                    let count: i64 = sqlx::query(
-                        "SELECT COUNT(*) FROM palisade_signing_keys WHERE state = 'active'",
-                    )
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get(0)?;
-                    if count == 0 {
-                        for ((kid, jwk, sealed), state) in [(active, "active"), (next, "next")] {
-                            sqlx::query(
-                                "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            )
-                            .bind(kid)
-                            .bind(algorithm)
-                            .bind(jwk)
-                            .bind(sealed)
-                            .bind(state)
-                            .bind(now)
-                            .bind((state == "active").then_some(now))
-                            .execute(&mut **tx)
-                            .await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .await?;
+            ring.store.insert_first_keys(&active, &next, now).await?;
             ring.load(now).await?;
         }
         Ok(ring)
     }
 
-    async fn with_lock<T, F>(&self, f: F) -> Result<T, ServerError>
-    where
-        F: for<'t> FnOnce(
-            &'t mut sqlx::Transaction<'static, sqlx::Any>,
-        ) -> futures_util::future::BoxFuture<'t, Result<T, ServerError>>,
-    {
-        let mut tx = self.store.pool.begin().await?;
-        if self.store.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727275)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let value = f(&mut tx).await?;
-        tx.commit().await?;
-        Ok(value)
-    }
-
     /// Rotation: the next key (published since the last rotation) becomes active, the active one
     /// retires, and a new next key is created and published.
     pub async fn rotate(&self, now: i64) -> Result<(), ServerError> {
-        let (kid, public_jwk, sealed) = self.generate()?;
-        let algorithm = self.algorithm.name();
-        self.with_lock(|tx| {
-            Box::pin(async move {
-                let has_next: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM palisade_signing_keys WHERE state = 'next'")
-                        .fetch_one(&mut **tx)
-                        .await?
-                        .try_get(0)?;
-                if has_next > 0 {
-                    sqlx::query("UPDATE palisade_signing_keys SET state = 'retired', retired_at = $1 WHERE state = 'active'")
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
-                    sqlx::query("UPDATE palisade_signing_keys SET state = 'active', activated_at = $1 WHERE state = 'next'")
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                sqlx::query(
-                    "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
-                )
-                .bind(kid)
-                .bind(algorithm)
-                .bind(public_jwk)
-                .bind(sealed)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
-            })
-        })
-        .await?;
+        let next = self.generate()?;
+        self.store.rotate_keys(&next, now).await?;
         self.load(now).await?;
         Ok(())
     }
 
-    fn generate(&self) -> Result<(String, String, String), ServerError> {
+    fn generate(&self) -> Result<NewKey, ServerError> {
         let kid = random_token(16);
         let alg = self.algorithm.name();
         let (pkcs8, jwk): (Vec<u8>, Value) = match self.algorithm {
@@ -344,44 +273,35 @@ impl KeyRing {
         jwk["kid"] = json!(kid);
         jwk["alg"] = json!(alg);
         jwk["use"] = json!("sig");
-        let sealed = self.kek.seal(&kid, &pkcs8);
-        Ok((kid, jwk.to_string(), sealed))
+        let sealed_private_key = self.kek.seal(&kid, &pkcs8);
+        Ok(NewKey {
+            kid,
+            alg,
+            public_jwk: jwk.to_string(),
+            sealed_private_key,
+        })
     }
 
     /// Reads every published key from the store (unsealing the private halves of the active one).
     pub(crate) async fn load(&self, now: i64) -> Result<Arc<KeySet>, ServerError> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, public_jwk, private_key, state, retired_at FROM palisade_signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.store.pool)
-        .await?;
         let mut keys = Vec::new();
-        for row in rows {
-            let kid: String = row.try_get("kid")?;
-            let state = match row.try_get::<String, _>("state")?.as_str() {
-                "next" => KeyState::Next,
-                "active" => KeyState::Active,
-                _ => KeyState::Retired,
-            };
-            let retired_at: Option<i64> = row.try_get("retired_at")?;
+        for row in self.store.signing_keys().await? {
+            let (kid, state, retired_at) = (row.kid, row.state, row.retired_at);
             if state == KeyState::Retired
                 && retired_at.is_some_and(|t| t + self.publish_retired_for < now)
             {
                 continue;
             }
-            let alg_name: String = row.try_get("alg")?;
-            let algorithm = KeyAlgorithm::parse(&alg_name)
-                .ok_or_else(|| ServerError::SealedKey(kid.clone()))?;
-            let public_jwk: Value = serde_json::from_str(&row.try_get::<String, _>("public_jwk")?)
+            let algorithm =
+                KeyAlgorithm::parse(&row.alg).ok_or_else(|| ServerError::SealedKey(kid.clone()))?;
+            let public_jwk: Value = serde_json::from_str(&row.public_jwk)
                 .map_err(|_| ServerError::SealedKey(kid.clone()))?;
             let jwk: Jwk = serde_json::from_value(public_jwk.clone())
                 .map_err(|_| ServerError::SealedKey(kid.clone()))?;
             let decoding =
                 DecodingKey::from_jwk(&jwk).map_err(|_| ServerError::SealedKey(kid.clone()))?;
             let encoding = if state == KeyState::Active {
-                let der = self
-                    .kek
-                    .open(&kid, &row.try_get::<String, _>("private_key")?)?;
+                let der = self.kek.open(&kid, &row.sealed_private_key)?;
                 Some(match algorithm {
                     KeyAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
                     KeyAlgorithm::EdDsa => EncodingKey::from_ed_der(&der),

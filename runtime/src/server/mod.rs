@@ -31,7 +31,7 @@ use crate::audit::{AuditEmitter, AuditEntry, Outcome};
 pub use error::OAuthError;
 pub use identity::{ApiTokenInfo, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser};
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
-pub use store::Store;
+pub use store::{GrantType, Store, StoreError};
 
 /// Prefix of client secrets (so secret scanners recognise them).
 pub const CLIENT_SECRET_PREFIX: &str = "plsd_cs_";
@@ -122,7 +122,7 @@ pub enum ServerError {
     KeyGeneration,
     /// The database failed.
     #[error("store: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[from] StoreError),
     /// An administrative request was invalid.
     #[error("{0}")]
     Invalid(String),

@@ -8,13 +8,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::client_auth::{Params, Public, authenticate};
 use super::error::no_store;
 use super::identity::{Client, User};
 use super::keys::sign;
-use super::store::{from_list, opt_text, to_list};
+use super::store::{CodeRow, FamilyRow, GrantType};
 use super::{
     AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest, new_secret, random_token,
 };
@@ -67,10 +66,9 @@ async fn refused(
         .entry(event_type::TOKEN_REFUSED, action, Outcome::Failure)
         .reason(reason);
     if let Some(c) = client {
-        entry = entry.actor(&c.client_id, PrincipalKind::Service, Some(&c.client_id));
-        if let Ok(t) = TenantId::new(&c.tenant_id) {
-            entry = entry.tenant(&t);
-        }
+        entry = entry
+            .actor(&c.client_id, PrincipalKind::Service, Some(&c.client_id))
+            .tenant(&c.tenant_id);
     }
     server.audit(entry).await;
 }
@@ -80,7 +78,7 @@ async fn client_for(
     server: &AuthorizationServer,
     headers: &HeaderMap,
     params: &Params,
-    grant: &str,
+    grant: GrantType,
     public: Public,
 ) -> Result<Client, OAuthError> {
     let client = authenticate(server, headers, params, public).await?;
@@ -108,7 +106,7 @@ async fn client_credentials(
         server,
         headers,
         params,
-        "client_credentials",
+        GrantType::ClientCredentials,
         Public::Refused,
     )
     .await?;
@@ -169,13 +167,11 @@ async fn issued(
     } else {
         PrincipalKind::User
     };
-    let mut entry = server
+    let entry = server
         .entry(event_type::TOKEN_ISSUED, action, Outcome::Success)
         .actor(subject, kind, Some(&client.client_id))
-        .resource(&format!("scope:{}", scopes.join(" ")));
-    if let Ok(t) = TenantId::new(&client.tenant_id) {
-        entry = entry.tenant(&t);
-    }
+        .resource(&format!("scope:{}", scopes.join(" ")))
+        .tenant(&client.tenant_id);
     server.audit(entry).await;
 }
 
@@ -219,7 +215,7 @@ fn audience(client: &Client, params: &Params) -> Result<String, OAuthError> {
 pub(crate) struct AccessClaims<'a> {
     pub(crate) subject: &'a str,
     pub(crate) client: &'a Client,
-    pub(crate) tenant: &'a str,
+    pub(crate) tenant: &'a TenantId,
     pub(crate) roles: &'a [String],
     pub(crate) scopes: &'a [String],
     pub(crate) audience: &'a str,
@@ -253,49 +249,25 @@ pub(crate) async fn access_token(
 }
 
 /// What a code or refresh token belongs to: one grant, with every token issued from it.
-struct Family {
-    id: String,
-    client_id: String,
-    tenant_id: String,
-    user_id: String,
-    scope: Vec<String>,
-    auth_time: i64,
-    revoked: bool,
-}
-
-fn family_of(row: &sqlx::any::AnyRow) -> Result<Family, sqlx::Error> {
-    Ok(Family {
-        id: row.try_get("family_id")?,
-        client_id: row.try_get("client_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        user_id: row.try_get("user_id")?,
-        scope: from_list(&row.try_get::<String, _>("scope")?),
-        auth_time: row.try_get("auth_time")?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
-}
+type Family = FamilyRow;
 
 /// Revokes a grant: its refresh tokens and every access token issued from it stop working.
 pub(crate) async fn revoke_family(
     server: &AuthorizationServer,
     family: &str,
-    tenant: &str,
+    tenant: &TenantId,
     reason: &str,
 ) -> Result<(), OAuthError> {
-    sqlx::query(
-        "UPDATE palisade_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-    )
-    .bind(server.now())
-    .bind(family)
-    .execute(&server.inner.store.pool)
-    .await?;
-    let mut entry = server
+    server
+        .inner
+        .store
+        .revoke_family(family, server.now())
+        .await?;
+    let entry = server
         .entry(event_type::TOKEN_REVOKED, "grant.revoke", Outcome::Success)
         .resource(&format!("grant/{family}"))
-        .reason(reason);
-    if let Ok(t) = TenantId::new(tenant) {
-        entry = entry.tenant(&t);
-    }
+        .reason(reason)
+        .tenant(tenant);
     server.audit(entry).await;
     Ok(())
 }
@@ -309,41 +281,28 @@ async fn authorization_code(
         server,
         headers,
         params,
-        "authorization_code",
+        GrantType::AuthorizationCode,
         Public::Allowed,
     )
     .await?;
     let code = params.require("code")?;
     let code_hash = digest(code);
     let now = server.now();
-    let row = sqlx::query(
-        "SELECT c.family_id, c.redirect_uri, c.nonce, c.code_challenge, c.expires_at, c.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_codes c JOIN palisade_families f ON f.id = c.family_id WHERE c.code_hash = $1",
-    )
-    .bind(&code_hash)
-    .fetch_optional(&server.inner.store.pool)
-    .await?;
+    let found = server.inner.store.code(&code_hash).await?;
     let client = &client;
     let invalid = |reason: &'static str| async move {
         refused(server, Some(client), "token.authorization_code", reason).await;
         Err::<Value, _>(OAuthError::invalid_grant(reason))
     };
-    let Some(row) = row else {
+    let Some((row, family)) = found else {
         return invalid("the code is invalid or expired").await;
     };
-    let family = family_of(&row)?;
     if family.client_id != client.client_id {
         return invalid("the code was issued to another client").await;
     }
     // From here the code is spent, whatever the outcome: a second redemption is a replay.
-    let spent = sqlx::query(
-        "UPDATE palisade_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&code_hash)
-    .execute(&server.inner.store.pool)
-    .await?
-    .rows_affected();
-    if spent == 0 || family.revoked {
+    let spent = server.inner.store.spend_code(&code_hash, now).await?;
+    if !spent || family.revoked {
         revoke_family(
             server,
             &family.id,
@@ -353,26 +312,26 @@ async fn authorization_code(
         .await?;
         return invalid("the code was already used; the tokens issued from it are revoked").await;
     }
-    if row.try_get::<i64, _>("expires_at")? < now {
+    if row.expires_at < now {
         return invalid("the code has expired").await;
     }
-    if params.get("redirect_uri") != Some(row.try_get::<String, _>("redirect_uri")?.as_str()) {
+    if params.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
         return invalid("redirect_uri differs from the authorization request").await;
     }
-    let challenge: String = row.try_get("code_challenge")?;
+    let challenge = &row.code_challenge;
     let Some(verifier) = params.get("code_verifier") else {
         return invalid("code_verifier is missing").await;
     };
     if !valid_verifier(verifier) {
         return invalid("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~").await;
     }
-    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
         return invalid("code_verifier does not match the code_challenge").await;
     }
     let Some(user) = server.identities().user(&family.user_id).await? else {
         return invalid("the user no longer exists or is disabled").await;
     };
-    let nonce = opt_text(&row, "nonce")?;
+    let nonce = row.nonce;
     tokens_for(
         server,
         client,
@@ -420,26 +379,23 @@ async fn tokens_for(
         now,
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO palisade_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)",
-    )
-    .bind(&jti)
-    .bind(&family.id)
-    .bind(now + server.config().access_token_ttl)
-    .execute(&server.inner.store.pool)
-    .await?;
+    let store = &server.inner.store;
+    store
+        .insert_access_token(&jti, &family.id, now + server.config().access_token_ttl)
+        .await?;
     let mut body = Map::new();
     body.insert("access_token".into(), json!(access));
     body.insert("token_type".into(), json!("Bearer"));
     body.insert("expires_in".into(), json!(server.config().access_token_ttl));
     body.insert("scope".into(), json!(scopes.join(" ")));
-    if client.allows("refresh_token") {
+    if client.allows(GrantType::RefreshToken) {
         let refresh = new_secret(REFRESH_TOKEN_PREFIX);
-        sqlx::query("INSERT INTO palisade_refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)")
-            .bind(digest(&refresh))
-            .bind(&family.id)
-            .bind(now + server.config().refresh_token_ttl)
-            .execute(&server.inner.store.pool)
+        store
+            .insert_refresh_token(
+                &digest(&refresh),
+                &family.id,
+                now + server.config().refresh_token_ttl,
+            )
             .await?;
         body.insert("refresh_token".into(), json!(refresh));
     }
@@ -472,32 +428,33 @@ async fn refresh(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = client_for(server, headers, params, "refresh_token", Public::Allowed).await?;
+    let client = client_for(
+        server,
+        headers,
+        params,
+        GrantType::RefreshToken,
+        Public::Allowed,
+    )
+    .await?;
     let token = params.require("refresh_token")?;
     let token_hash = digest(token);
     let now = server.now();
-    let row = sqlx::query(
-        "SELECT r.family_id, r.expires_at, r.used_at, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at FROM palisade_refresh_tokens r JOIN palisade_families f ON f.id = r.family_id WHERE r.token_hash = $1",
-    )
-    .bind(&token_hash)
-    .fetch_optional(&server.inner.store.pool)
-    .await?;
+    let found = server.inner.store.refresh_token(&token_hash).await?;
     let client = &client;
     let invalid = |reason: &'static str| async move {
         refused(server, Some(client), "token.refresh", reason).await;
         Err::<Value, _>(OAuthError::invalid_grant(reason))
     };
-    let Some(row) = row else {
+    let Some((row, family)) = found else {
         return invalid("the refresh token is invalid or expired").await;
     };
-    let family = family_of(&row)?;
     if family.client_id != client.client_id {
         return invalid("the refresh token was issued to another client").await;
     }
     if family.revoked {
         return invalid("the refresh token's grant is revoked").await;
     }
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+    if row.used {
         revoke_family(
             server,
             &family.id,
@@ -507,7 +464,7 @@ async fn refresh(
         .await?;
         return invalid("the refresh token was already used; its grant is revoked").await;
     }
-    if row.try_get::<i64, _>("expires_at")? < now {
+    if row.expires_at < now {
         return invalid("the refresh token has expired").await;
     }
     let scopes = match params.get("scope") {
@@ -516,15 +473,12 @@ async fn refresh(
         })?,
         None => family.scope.clone(),
     };
-    let rotated = sqlx::query(
-        "UPDATE palisade_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&token_hash)
-    .execute(&server.inner.store.pool)
-    .await?
-    .rows_affected();
-    if rotated == 0 {
+    let rotated = server
+        .inner
+        .store
+        .spend_refresh_token(&token_hash, now)
+        .await?;
+    if !rotated {
         revoke_family(
             server,
             &family.id,
@@ -556,28 +510,26 @@ pub(crate) async fn new_code(
     request: &CodeRequest<'_>,
 ) -> Result<String, OAuthError> {
     let now = server.now();
-    let family = uuid::Uuid::new_v4().to_string();
     let code = new_secret(super::CODE_PREFIX);
-    let mut tx = server.inner.store.pool.begin().await?;
-    sqlx::query("INSERT INTO palisade_families (id, client_id, tenant_id, user_id, scope, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&family)
-        .bind(&request.client.client_id)
-        .bind(&request.user.tenant_id)
-        .bind(&request.user.id)
-        .bind(to_list(request.scopes))
-        .bind(request.auth_time)
-        .bind(now)
-        .execute(&mut *tx)
+    let family = FamilyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: request.client.client_id.clone(),
+        tenant_id: request.user.tenant_id.clone(),
+        user_id: request.user.id.clone(),
+        scope: request.scopes.to_vec(),
+        auth_time: request.auth_time,
+        revoked: false,
+    };
+    let row = CodeRow {
+        redirect_uri: request.redirect_uri.to_owned(),
+        nonce: request.nonce.map(str::to_owned),
+        code_challenge: request.code_challenge.to_owned(),
+        expires_at: now + server.config().code_ttl,
+    };
+    server
+        .inner
+        .store
+        .insert_code_grant(&family, &digest(&code), &row, now)
         .await?;
-    sqlx::query("INSERT INTO palisade_codes (code_hash, family_id, redirect_uri, nonce, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(digest(&code))
-        .bind(&family)
-        .bind(request.redirect_uri)
-        .bind(request.nonce)
-        .bind(request.code_challenge)
-        .bind(now + server.config().code_ttl)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(code)
 }

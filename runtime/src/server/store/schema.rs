@@ -1,12 +1,7 @@
-//! The authorization server's tables in SQLite or PostgreSQL (sqlx `Any`): tenants, users, clients, API tokens, signing keys, login requests, codes, grant families, refresh tokens, revoked access tokens and sessions.
-
-use sqlx::AnyPool;
-use sqlx::Row;
-
-use super::ServerError;
+//! The authorization server's tables (DDL only): tenants, users, clients, API tokens, signing keys, login requests, codes, grant families, refresh tokens, revoked access tokens, assertion ids and sessions.
 
 /// Every table, created on first start. Times are Unix seconds; lists are JSON arrays in TEXT.
-const MIGRATION: &str = "
+pub(super) const MIGRATION: &str = "
 CREATE TABLE IF NOT EXISTS palisade_tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -108,69 +103,3 @@ CREATE TABLE IF NOT EXISTS palisade_sessions (
     expires_at BIGINT NOT NULL
 );
 ";
-
-/// The connection pool and which database it is.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pub(crate) pool: AnyPool,
-    pub(crate) postgres: bool,
-}
-
-impl Store {
-    /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the
-    /// tables. SQLite runs in WAL mode; an in-memory database keeps exactly one connection.
-    pub async fn connect(url: &str) -> Result<Self, ServerError> {
-        let (pool, postgres) = crate::sql::connect(url).await?;
-        if postgres {
-            // Replicas starting together must not race on CREATE TABLE.
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(727274)")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::raw_sql(MIGRATION).execute(&mut *tx).await?;
-            tx.commit().await?;
-        } else {
-            sqlx::raw_sql(MIGRATION).execute(&pool).await?;
-        }
-        Ok(Self { pool, postgres })
-    }
-
-    /// Deletes expired login requests, codes, sessions and refresh tokens, and revocation rows of
-    /// access tokens that have expired anyway. Returns how many rows went.
-    pub async fn purge_expired(&self, now: i64) -> Result<u64, ServerError> {
-        let mut removed = 0;
-        for statement in [
-            "DELETE FROM palisade_login_requests WHERE expires_at < $1",
-            "DELETE FROM palisade_codes WHERE expires_at < $1",
-            "DELETE FROM palisade_sessions WHERE expires_at < $1",
-            "DELETE FROM palisade_refresh_tokens WHERE expires_at < $1",
-            "DELETE FROM palisade_access_tokens WHERE expires_at < $1",
-            "DELETE FROM palisade_assertion_ids WHERE expires_at < $1",
-        ] {
-            removed += sqlx::query(statement)
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        Ok(removed)
-    }
-}
-
-/// A JSON array of strings stored as TEXT.
-pub(crate) fn to_list(items: &[String]) -> String {
-    serde_json::to_string(items).expect("strings serialize")
-}
-
-/// Reads a JSON array of strings; a malformed value reads as empty (it grants nothing).
-pub(crate) fn from_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-/// A column as text, `None` for NULL.
-pub(crate) fn opt_text(
-    row: &sqlx::any::AnyRow,
-    column: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    row.try_get::<Option<String>, _>(column)
-}
