@@ -267,14 +267,18 @@ async fn create_client(
     })))
 }
 
-/// The client, if it belongs to `tenant`; another tenant's client is "not found".
-async fn tenant_client(
+/// The client, if it belongs to `tenant` (another tenant's client is "not found") and the caller
+/// could have granted everything it holds: whoever takes over a client (a new secret, or cutting
+/// it off) gets or removes its roles and audiences, so that is a grant too.
+async fn manageable_client(
     server: &AuthorizationServer,
+    caller: &Caller,
     tenant: &str,
     client: &str,
 ) -> Result<(), Problem> {
+    caller.may_manage(tenant)?;
     match server.identities().client(client).await.map_err(problem)? {
-        Some(c) if c.tenant_id.as_str() == tenant => Ok(()),
+        Some(c) if c.tenant_id.as_str() == tenant => caller.may_grant(&c.roles, &c.audiences),
         _ => Err(problem(ServerError::NotFound(format!(
             "client {client} in tenant {tenant}"
         )))),
@@ -287,8 +291,7 @@ async fn rotate_secret(
     Path((tenant, client)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let caller = caller(&server, &headers).await?;
-    caller.may_manage(&tenant)?;
-    tenant_client(&server, &tenant, &client).await?;
+    manageable_client(&server, &caller, &tenant, &client).await?;
     let secret = caller
         .identities(&server)
         .rotate_client_secret(&client)
@@ -305,8 +308,7 @@ async fn disable_client(
     Path((tenant, client)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let caller = caller(&server, &headers).await?;
-    caller.may_manage(&tenant)?;
-    tenant_client(&server, &tenant, &client).await?;
+    manageable_client(&server, &caller, &tenant, &client).await?;
     caller
         .identities(&server)
         .set_client_disabled(&client, true)

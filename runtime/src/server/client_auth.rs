@@ -234,7 +234,11 @@ fn assertion_subject(assertion: &str) -> Result<String, OAuthError> {
 }
 
 /// A `private_key_jwt` assertion: signed by a key of the client's JWKS, `iss` = `sub` = client id,
-/// `aud` the token endpoint or the issuer, unexpired. Returns its `jti` and `exp`.
+/// `aud` exactly the issuer identifier as a single string (draft-ietf-oauth-rfc7523bis: no token
+/// endpoint URL, no array that could make an assertion meant for another server work here),
+/// `typ` absent, `JWT` or `client-authentication+jwt` (not required, so existing clients keep
+/// working; any other type, such as an access token's, is refused), unexpired. Returns its `jti`
+/// and `exp`.
 fn verify_assertion(
     server: &AuthorizationServer,
     client: &Client,
@@ -245,6 +249,16 @@ fn verify_assertion(
         .clone()
         .and_then(|j| serde_json::from_value(j).ok())?;
     let header = jsonwebtoken::decode_header(assertion).ok()?;
+    if !matches!(
+        header
+            .typ
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        None | Some("jwt" | "client-authentication+jwt")
+    ) {
+        return None;
+    }
     if !matches!(
         header.alg,
         Algorithm::ES256
@@ -263,15 +277,19 @@ fn verify_assertion(
     let key = DecodingKey::from_jwk(jwk).ok()?;
     let config = server.config();
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[config.endpoint("/token"), config.issuer.clone()]);
+    // The audience is checked below: exactly the issuer, as a string.
+    validation.validate_aud = false;
     validation.set_issuer(&[client.client_id.as_str()]);
     validation.sub = Some(client.client_id.clone());
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     // Expiry against the server's clock, below.
     validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
         .ok()?
         .claims;
+    if claims["aud"].as_str() != Some(config.issuer.as_str()) {
+        return None;
+    }
     let exp = claims["exp"].as_i64()?;
     Some((claims["jti"].as_str()?.to_owned(), exp))
 }

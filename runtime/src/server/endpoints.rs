@@ -19,7 +19,10 @@ use crate::principal::PrincipalKind;
 
 pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Response {
     let c = server.config();
-    let alg = server.keys().algorithm().name();
+    let algorithms = match server.keys().published_algorithms(server.now()).await {
+        Ok(algorithms) => algorithms,
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
     let body = json!({
         "issuer": c.issuer,
         "authorization_endpoint": c.endpoint("/authorize"),
@@ -33,7 +36,7 @@ pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Resp
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [alg],
+        "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],

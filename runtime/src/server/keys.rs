@@ -374,6 +374,20 @@ impl KeyRing {
         Ok(json!({ "keys": keys }))
     }
 
+    /// The algorithms of every published key, in key order without repeats: what discovery
+    /// advertises, so a client that checks `alg` accepts tokens of a key that outlives a change
+    /// of the configured algorithm.
+    pub async fn published_algorithms(&self, now: i64) -> Result<Vec<&'static str>, ServerError> {
+        let set = self.current(now).await?;
+        let mut algorithms = Vec::new();
+        for key in &set.keys {
+            if !algorithms.contains(&key.algorithm.name()) {
+                algorithms.push(key.algorithm.name());
+            }
+        }
+        Ok(algorithms)
+    }
+
     /// The keys' kids and states, for the command line and tests.
     pub async fn states(
         &self,

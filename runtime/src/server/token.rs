@@ -298,7 +298,16 @@ async fn authorization_code(
         return invalid("the code is invalid or expired").await;
     };
     if family.client_id != client.client_id {
-        return invalid("the code was issued to another client").await;
+        // Audited as what it is, answered as an unknown code: the answer must not confirm to
+        // the caller that a stolen code exists.
+        refused(
+            server,
+            Some(client),
+            "token.authorization_code",
+            "the code was issued to another client",
+        )
+        .await;
+        return Err(OAuthError::invalid_grant("the code is invalid or expired"));
     }
     // From here the code is spent, whatever the outcome: a second redemption is a replay.
     let spent = server.inner.store.spend_code(&code_hash, now).await?;
@@ -449,7 +458,17 @@ async fn refresh(
         return invalid("the refresh token is invalid or expired").await;
     };
     if family.client_id != client.client_id {
-        return invalid("the refresh token was issued to another client").await;
+        // As for codes: audited as theft, answered as an unknown token.
+        refused(
+            server,
+            Some(client),
+            "token.refresh",
+            "the refresh token was issued to another client",
+        )
+        .await;
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is invalid or expired",
+        ));
     }
     if family.revoked {
         return invalid("the refresh token's grant is revoked").await;

@@ -3,6 +3,7 @@
 mod audit;
 mod authz;
 mod glue;
+mod hardening;
 mod keyvault;
 mod oidc;
 mod openidconnect;
