@@ -26,6 +26,14 @@ pub(crate) fn routes() -> Router<AuthorizationServer> {
         .route("/admin/tenants", post(create_tenant))
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/tenants/{tenant}/users", post(create_user))
+        .route(
+            "/admin/tenants/{tenant}/users/{user}/disable",
+            post(disable_user),
+        )
+        .route(
+            "/admin/tenants/{tenant}/users/{user}/password",
+            post(reset_password),
+        )
         .route("/admin/tenants/{tenant}/clients", post(create_client))
         .route(
             "/admin/tenants/{tenant}/clients/{client}/secret",
@@ -179,8 +187,13 @@ async fn rotate_keys(
     State(server): State<AuthorizationServer>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    caller(&server, &headers).await?.platform()?;
-    server.rotate_keys().await.map_err(problem)?;
+    let caller = caller(&server, &headers).await?;
+    caller.platform()?;
+    caller
+        .identities(&server)
+        .rotate_keys()
+        .await
+        .map_err(problem)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -215,6 +228,65 @@ async fn create_user(
     Ok(created(
         json!({ "id": id, "tenant": tenant, "username": body.username }),
     ))
+}
+
+/// The user, if it belongs to `tenant` and the caller could have granted its roles (disabling a
+/// user or setting its password takes it over as surely as a client's secret does).
+async fn manageable_user(
+    server: &AuthorizationServer,
+    caller: &Caller,
+    tenant: &str,
+    user: &str,
+) -> Result<(), Problem> {
+    caller.may_manage(tenant)?;
+    match server
+        .identities()
+        .tenant_user(tenant, user)
+        .await
+        .map_err(problem)?
+    {
+        Some(u) => caller.may_grant(&u.roles, &[]),
+        None => Err(problem(ServerError::NotFound(format!(
+            "user {user} in tenant {tenant}"
+        )))),
+    }
+}
+
+async fn disable_user(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let caller = caller(&server, &headers).await?;
+    manageable_user(&server, &caller, &tenant, &user).await?;
+    caller
+        .identities(&server)
+        .set_user_disabled(&user, true)
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn reset_password(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path((tenant, user)): Path<(String, String)>,
+    Json(body): Json<PasswordBody>,
+) -> Result<Response, Problem> {
+    let caller = caller(&server, &headers).await?;
+    manageable_user(&server, &caller, &tenant, &user).await?;
+    caller
+        .identities(&server)
+        .reset_password(&user, &Secret::new(body.password))
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]

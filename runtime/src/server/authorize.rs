@@ -6,12 +6,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client_auth::Params;
+use super::endpoints::verify;
 use super::identity::{Client, User};
+use super::identity::{MAX_PASSWORD, MAX_USERNAME};
 use super::store::{GrantType, LoginRequestRow, SessionRow};
 use super::token::{CodeRequest, new_code, requested_scopes};
 use super::{AuthorizationServer, OAuthError, digest, random_token};
 use crate::audit::{Outcome, event_type};
 use crate::principal::PrincipalKind;
+
+/// The longest `state` accepted: it is stored with the login form and echoed to the client.
+pub const MAX_STATE: usize = 512;
+/// The longest `nonce` accepted: it is stored with the code and copied into the ID token.
+pub const MAX_NONCE: usize = 512;
 
 const SESSION_COOKIE: &str = "palisade_session";
 const CSRF_COOKIE: &str = "palisade_csrf";
@@ -204,6 +211,13 @@ async fn authorization_request(
         );
     }
     let state = params.get("state");
+    if state.is_some_and(|s| s.len() > MAX_STATE) {
+        // Not echoed back: a redirect would carry it.
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("state is longer than {MAX_STATE} bytes"),
+        );
+    }
     let fail = |error: &str, description: &str| {
         redirect(
             &server,
@@ -213,6 +227,18 @@ async fn authorization_request(
             &[],
         )
     };
+    if params.get("request").is_some() {
+        return fail(
+            "request_not_supported",
+            "request objects are not supported; send the parameters themselves",
+        );
+    }
+    if params.get("request_uri").is_some() {
+        return fail(
+            "request_uri_not_supported",
+            "request_uri is not supported; send the parameters themselves",
+        );
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -251,6 +277,47 @@ async fn authorization_request(
     {
         return fail("invalid_request", "prompt must be none, login or consent");
     }
+    if prompt.split(' ').any(|p| p == "consent") {
+        return fail(
+            "consent_required",
+            "this server has no consent screen: clients are registered with their scopes",
+        );
+    }
+    let force_login = prompt.split(' ').any(|p| p == "login");
+    if params.get("nonce").is_some_and(|n| n.len() > MAX_NONCE) {
+        return fail(
+            "invalid_request",
+            &format!("nonce is longer than {MAX_NONCE} bytes"),
+        );
+    }
+    let max_age = match params.get("max_age").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(seconds)) => Some(i64::from(seconds)),
+        Some(Err(_)) => {
+            return fail(
+                "invalid_request",
+                "max_age must be a whole number of seconds",
+            );
+        }
+    };
+    // The user the client believes is signed in; an ID token of this server, expired or not.
+    let hinted = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match verify(&server, hint, "jwt", true).await.and_then(|claims| {
+            claims
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        }) {
+            Some(sub) => Some(sub),
+            None => {
+                return fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token of this server",
+                );
+            }
+        },
+    };
     let request = Request {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -263,11 +330,23 @@ async fn authorization_request(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    match (session, prompt) {
-        (Some((user, auth_time)), "" | "none" | "consent") => {
+    // OIDC Core 3.1.2.1: a sign-in older than max_age (max_age=0: any) does not count.
+    let now = server.now();
+    let session =
+        session.filter(|(_, auth_time)| max_age.is_none_or(|m| m > 0 && now - auth_time <= m));
+    let silent = prompt == "none";
+    match session {
+        Some((user, _)) if silent && hinted.as_ref().is_some_and(|sub| *sub != user.id) => fail(
+            "login_required",
+            "the signed-in user is not the one id_token_hint names",
+        ),
+        Some((user, auth_time)) if !force_login => {
             complete(&server, &client, &user, &request, auth_time, Vec::new()).await
         }
-        (None, "none") => fail("login_required", "no session; sign in first"),
+        _ if silent => fail(
+            "login_required",
+            "no current sign-in (none, too old for max_age, or prompt=login); sign in first",
+        ),
         _ => login_form(&server, &client, &request, None).await,
     }
 }
@@ -408,6 +487,20 @@ pub(crate) async fn login(
         Ok(_) => return error_page(StatusCode::BAD_REQUEST, "the client is no longer available"),
         Err(e) => return OAuthError::from(e).into_response(),
     };
+    // Spent once submitted with a valid CSRF token, whatever the outcome: a failed attempt gets
+    // a new form, so a captured one cannot be replayed (a failure to delete leaves it to expire).
+    let store = &server.inner.store;
+    let _ = store.delete_login_request(&form.request_id).await;
+    if form.username.len() > MAX_USERNAME || form.password.len() > MAX_PASSWORD {
+        // Never verified and never a rate-limit key: a huge name must not cost memory.
+        return login_form(
+            &server,
+            &client,
+            &request,
+            Some("The user name or password is not right."),
+        )
+        .await;
+    }
     let limit_key = format!("login:{}:{}", client.tenant_id, form.username);
     if server.over_limit(&limit_key) {
         return page(
@@ -440,9 +533,6 @@ pub(crate) async fn login(
         )
         .await;
     };
-    let store = &server.inner.store;
-    // Spent whatever happens next; a failure to delete only leaves it to expire.
-    let _ = store.delete_login_request(&form.request_id).await;
     // A new sign-in ends any session this browser had: a session id is never reused across logins.
     if let Some(previous) = cookie(&server, &headers, SESSION_COOKIE) {
         let _ = store.delete_session(&digest(&previous)).await;

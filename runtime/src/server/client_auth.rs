@@ -21,8 +21,19 @@ pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
     pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request(format!(
+                "more than {MAX_PARAMS} parameters"
+            )));
+        }
         let mut map = BTreeMap::new();
         for (name, value) in pairs {
+            if name.len() + value.len() > MAX_PARAM_BYTES {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is longer than {MAX_PARAM_BYTES} bytes",
+                    name.chars().take(40).collect::<String>()
+                )));
+            }
             if map.insert(name.clone(), value).is_some() {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {name} is given more than once"
@@ -44,6 +55,11 @@ impl Params {
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))
     }
 }
+
+/// The most parameters a request to an OAuth endpoint may carry.
+pub const MAX_PARAMS: usize = 64;
+/// The longest parameter (name and value) accepted; a client assertion fits easily.
+pub const MAX_PARAM_BYTES: usize = 8 * 1024;
 
 /// Which clients may use the `none` method (public clients, only on the code flow's endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -80,9 +80,10 @@ pub struct Identities {
     actor: Option<(String, Option<String>)>,
 }
 
-/// The longest user name and password looked at; longer ones never verify.
-const MAX_NAME: usize = 200;
-const MAX_PASSWORD: usize = 1024;
+/// The longest user name looked at; longer ones never verify.
+pub const MAX_USERNAME: usize = 200;
+/// The longest password looked at; longer ones never verify.
+pub const MAX_PASSWORD: usize = 1024;
 
 /// A fixed argon2id hash that unknown users are verified against, so both answers take as long.
 const DUMMY_HASH: &str =
@@ -103,14 +104,40 @@ impl Identities {
         self
     }
 
+    /// Names the operating-system user and host as the actor (`operator:alice@host`): what a
+    /// command line that changes identities directly should use.
+    pub fn acting_as_local_operator(self) -> Self {
+        let subject = local_operator();
+        self.acting_as(&subject, None)
+    }
+
+    /// Rotates the signing keys, audited with this caller as the actor.
+    pub async fn rotate_keys(&self) -> Result<(), ServerError> {
+        self.server.inner.keys.rotate(self.server.now()).await?;
+        self.audit("keys.rotate", None, "keys").await;
+        Ok(())
+    }
+
     fn store(&self) -> &Store {
         &self.server.inner.store
     }
 
     async fn audit(&self, action: &str, tenant: Option<&TenantId>, resource: &str) {
+        self.audit_event(event_type::ADMIN_CHANGE, action, tenant, resource)
+            .await;
+    }
+
+    /// An audit entry naming this caller as the actor.
+    async fn audit_event(
+        &self,
+        event_type: &str,
+        action: &str,
+        tenant: Option<&TenantId>,
+        resource: &str,
+    ) {
         let mut entry = self
             .server
-            .entry(event_type::ADMIN_CHANGE, action, Outcome::Success)
+            .entry(event_type, action, Outcome::Success)
             .resource(resource);
         if let Some((subject, client_id)) = &self.actor {
             let kind = if client_id.as_deref() == Some(subject.as_str()) {
@@ -164,21 +191,12 @@ impl Identities {
     /// Creates a user with an argon2id password hash.
     pub async fn create_user(&self, user: NewUser) -> Result<String, ServerError> {
         let tenant = self.existing_tenant(&user.tenant).await?;
-        if user.username.is_empty() || user.username.len() > MAX_NAME {
+        if user.username.is_empty() || user.username.len() > MAX_USERNAME {
             return Err(ServerError::Invalid(
                 "username must be 1 to 200 characters".into(),
             ));
         }
-        if user.password.expose().chars().count() < 12 {
-            return Err(ServerError::Invalid(
-                "password must have at least 12 characters".into(),
-            ));
-        }
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let hash = Argon2::default()
-            .hash_password(user.password.expose().as_bytes(), &salt)
-            .map_err(|_| ServerError::PasswordHash)?
-            .to_string();
+        let hash = password_hash(&user.password)?;
         let row = UserRow {
             id: uuid::Uuid::new_v4().to_string(),
             tenant_id: tenant,
@@ -216,7 +234,7 @@ impl Identities {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, ServerError> {
-        if username.len() > MAX_NAME || password.len() > MAX_PASSWORD {
+        if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
             return Ok(None);
         }
         let found = self.store().user_by_name(tenant, username).await?;
@@ -249,6 +267,74 @@ impl Identities {
     /// A user that exists and is not disabled.
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>, ServerError> {
         Ok(self.store().user(id).await?.filter(|u| !u.disabled))
+    }
+
+    /// A user of `tenant` as stored, disabled or not: what an administrator acts on.
+    pub(crate) async fn tenant_user(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<User>, ServerError> {
+        Ok(self
+            .store()
+            .user(id)
+            .await?
+            .filter(|u| u.tenant_id.as_str() == tenant))
+    }
+
+    /// Disables or re-enables a user. Disabling cuts the user off at once: its grants are revoked
+    /// (refresh tokens and the access tokens issued from them stop working) and its browser
+    /// sessions end.
+    pub async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+    ) -> Result<(), ServerError> {
+        let user = self
+            .store()
+            .user(user_id)
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))?;
+        self.store().set_user_disabled(user_id, disabled).await?;
+        if disabled {
+            self.store()
+                .revoke_user_grants(user_id, self.server.now())
+                .await?;
+        }
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        self.audit(action, Some(&user.tenant_id), &format!("user/{user_id}"))
+            .await;
+        Ok(())
+    }
+
+    /// Sets a new password (at least 12 characters) and revokes the user's grants and sessions,
+    /// so whoever knew the old one is signed out everywhere.
+    pub async fn reset_password(
+        &self,
+        user_id: &str,
+        password: &Secret,
+    ) -> Result<(), ServerError> {
+        let user = self
+            .store()
+            .user(user_id)
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))?;
+        let hash = password_hash(password)?;
+        self.store().set_user_password_hash(user_id, &hash).await?;
+        self.store()
+            .revoke_user_grants(user_id, self.server.now())
+            .await?;
+        self.audit(
+            "user.reset_password",
+            Some(&user.tenant_id),
+            &format!("user/{user_id}"),
+        )
+        .await;
+        Ok(())
     }
 
     /// Creates a client (a service identity when it has the client-credentials grant).
@@ -419,20 +505,45 @@ impl Identities {
         {
             return Err(not_found());
         }
-        self.server
-            .audit(
-                self.server
-                    .entry(
-                        event_type::TOKEN_REVOKED,
-                        "api_token.revoke",
-                        Outcome::Success,
-                    )
-                    .tenant(&tenant)
-                    .resource(&format!("api-token/{id}")),
-            )
-            .await;
+        self.audit_event(
+            event_type::TOKEN_REVOKED,
+            "api_token.revoke",
+            Some(&tenant),
+            &format!("api-token/{id}"),
+        )
+        .await;
         Ok(())
     }
+}
+
+/// An argon2id hash of a password of 12 to 1,024 characters.
+fn password_hash(password: &Secret) -> Result<String, ServerError> {
+    let length = password.expose().chars().count();
+    if length < 12 || password.expose().len() > MAX_PASSWORD {
+        return Err(ServerError::Invalid(
+            "password must have 12 to 1024 characters".into(),
+        ));
+    }
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Ok(Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map_err(|_| ServerError::PasswordHash)?
+        .to_string())
+}
+
+/// `operator:<user>@<host>` from the environment (`USER` or `USERNAME`; `HOSTNAME`, else
+/// `/etc/hostname`), with `unknown` for what cannot be found.
+pub(crate) fn local_operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("operator:{user}@{host}")
 }
 
 /// A tenant id from an administrative request, or why it is not one.

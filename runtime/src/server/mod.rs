@@ -28,6 +28,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEmitter, AuditEntry, Outcome};
+pub use authorize::{MAX_NONCE, MAX_STATE};
+pub use client_auth::{MAX_PARAM_BYTES, MAX_PARAMS};
 pub use error::OAuthError;
 pub use identity::{ApiTokenInfo, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser};
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
@@ -42,6 +44,9 @@ pub const REFRESH_TOKEN_PREFIX: &str = "plsd_rt_";
 /// Prefix of authorization codes.
 pub const CODE_PREFIX: &str = "plsd_ac_";
 
+/// The largest request body any endpoint accepts (64 KiB); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The server's settings. Lifetimes are in seconds.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -53,6 +58,9 @@ pub struct ServerConfig {
     pub id_token_ttl: i64,
     /// Refresh token lifetime (default 30 days); each use rotates it.
     pub refresh_token_ttl: i64,
+    /// A grant's absolute lifetime from sign-in (default 90 days): no refresh token outlives it,
+    /// however often it is rotated; then the user signs in again.
+    pub grant_ttl: i64,
     /// Authorization code lifetime (default 60).
     pub code_ttl: i64,
     /// How long a login form stays valid (default 600).
@@ -81,6 +89,7 @@ impl ServerConfig {
             access_token_ttl: 600,
             id_token_ttl: 600,
             refresh_token_ttl: 30 * 24 * 3600,
+            grant_ttl: 90 * 24 * 3600,
             code_ttl: 60,
             login_ttl: 600,
             session_ttl: 8 * 3600,
@@ -285,6 +294,8 @@ impl AuthorizationServer {
             )
             .route("/end_session", get(endpoints::end_session))
             .merge(admin::routes())
+            // Every legitimate request body is a small form or JSON document.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
     }
 
@@ -298,16 +309,13 @@ impl AuthorizationServer {
         &self.inner.keys
     }
 
-    /// Rotates the signing keys and audits it.
+    /// Rotates the signing keys and audits it, naming the local operating-system user and host
+    /// as the actor; the admin API rotates through [`Identities::rotate_keys`] with its caller.
     pub async fn rotate_keys(&self) -> Result<(), ServerError> {
-        self.inner.keys.rotate(self.now()).await?;
-        self.audit(self.entry(
-            crate::audit::event_type::ADMIN_CHANGE,
-            "keys.rotate",
-            Outcome::Success,
-        ))
-        .await;
-        Ok(())
+        self.identities()
+            .acting_as_local_operator()
+            .rotate_keys()
+            .await
     }
 
     /// The configuration.

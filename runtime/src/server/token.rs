@@ -340,14 +340,14 @@ async fn authorization_code(
     let Some(user) = server.identities().user(&family.user_id).await? else {
         return invalid("the user no longer exists or is disabled").await;
     };
-    let nonce = row.nonce;
+    let grant = (GrantType::AuthorizationCode, row.nonce.as_deref());
     tokens_for(
         server,
         client,
         &family,
         &user,
         &family.scope,
-        nonce.as_deref(),
+        grant,
         params,
         now,
     )
@@ -369,7 +369,7 @@ async fn tokens_for(
     family: &Family,
     user: &User,
     scopes: &[String],
-    nonce: Option<&str>,
+    (grant, nonce): (GrantType, Option<&str>),
     params: &Params,
     now: i64,
 ) -> Result<Value, OAuthError> {
@@ -403,7 +403,9 @@ async fn tokens_for(
             .insert_refresh_token(
                 &digest(&refresh),
                 &family.id,
-                now + server.config().refresh_token_ttl,
+                // Rotation never carries a grant past its absolute lifetime.
+                (now + server.config().refresh_token_ttl)
+                    .min(family.created_at + server.config().grant_ttl),
             )
             .await?;
         body.insert("refresh_token".into(), json!(refresh));
@@ -428,7 +430,11 @@ async fn tokens_for(
             json!(sign(server, &claims, "JWT", now).await?),
         );
     }
-    issued(server, client, &user.id, "token.authorization_code", scopes).await;
+    let action = match grant {
+        GrantType::RefreshToken => "token.refresh",
+        _ => "token.authorization_code",
+    };
+    issued(server, client, &user.id, action, scopes).await;
     Ok(Value::Object(body))
 }
 
@@ -486,6 +492,9 @@ async fn refresh(
     if row.expires_at < now {
         return invalid("the refresh token has expired").await;
     }
+    if family.created_at + server.config().grant_ttl <= now {
+        return invalid("the grant has reached its absolute lifetime; sign in again").await;
+    }
     let scopes = match params.get("scope") {
         Some(asked) => requested_scopes(Some(asked), &family.scope).map_err(|_| {
             OAuthError::invalid_scope("a refresh may not ask for more than the original grant")
@@ -510,7 +519,8 @@ async fn refresh(
     let Some(user) = server.identities().user(&family.user_id).await? else {
         return invalid("the user no longer exists or is disabled").await;
     };
-    tokens_for(server, client, &family, &user, &scopes, None, params, now).await
+    let grant = (GrantType::RefreshToken, None);
+    tokens_for(server, client, &family, &user, &scopes, grant, params, now).await
 }
 
 /// Starts a grant for a signed-in user: its family row and a single-use code.
@@ -537,6 +547,7 @@ pub(crate) async fn new_code(
         user_id: request.user.id.clone(),
         scope: request.scopes.to_vec(),
         auth_time: request.auth_time,
+        created_at: now,
         revoked: false,
     };
     let row = CodeRow {
@@ -548,7 +559,7 @@ pub(crate) async fn new_code(
     server
         .inner
         .store
-        .insert_code_grant(&family, &digest(&code), &row, now)
+        .insert_code_grant(&family, &digest(&code), &row)
         .await?;
     Ok(code)
 }

@@ -1,5 +1,6 @@
 //! Issue 10, the hostile review of the authorization server: one test per finding, named after it, each over real HTTP against the server's own harness (SQLite unless the finding is about replicas).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
@@ -11,7 +12,7 @@ use palisade_runtime::server::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::server::{Harness, pkce, start};
+use crate::server::{Harness, PASSWORD, hidden, pkce, query_of, set_cookie, start};
 
 const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
@@ -280,4 +281,569 @@ async fn token_endpoint_does_not_confirm_another_clients_code_or_refresh_token()
     let (status, stolen_refresh) = h.refresh(other, refresh, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(stolen_refresh, unknown_refresh);
+}
+
+/// Finding 10: key rotation and API-token revocation recorded no actor, client disable no
+/// tenant, a refresh was logged as `token.authorization_code`, and the control plane's command
+/// line (which calls the library directly) named nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_change_names_its_actor_and_tenant() {
+    let h = start(&sqlite()).await;
+    let root = admin_client(&h, &h.platform, &["platform-admin"]).await;
+    let token = token_of(&h, &root).await;
+    let (status, _) = admin_post(&h, &token, "/admin/keys/rotate").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let created: Value = h
+        .http
+        .post(h.url(&format!("/admin/tenants/{}/api-tokens", h.tenant)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "ci", "ttl": 3600 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = h
+        .http
+        .delete(h.url(&format!(
+            "/admin/tenants/{}/api-tokens/{}",
+            h.tenant,
+            created["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = admin_post(
+        &h,
+        &token,
+        &format!(
+            "/admin/tenants/{}/clients/{}/disable",
+            h.tenant, h.service_id
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let tokens = h.code_flow("audit").await;
+    let (status, _) = h
+        .refresh(h.web(), tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The library call a command line makes names the operating-system user and host.
+    h.server.rotate_keys().await.unwrap();
+
+    let entries = h.audited().await;
+    let find = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.data.action == action)
+            .collect::<Vec<_>>()
+    };
+    let mut wrong = Vec::new();
+    let rotations = find("keys.rotate");
+    let actors: Vec<Option<&str>> = rotations
+        .iter()
+        .map(|e| e.data.actor.as_ref().map(|a| a.subject.as_str()))
+        .collect();
+    if !actors.contains(&Some(root.0.as_str())) {
+        wrong.push(format!("rotation through the admin API: actors {actors:?}"));
+    }
+    if !actors
+        .iter()
+        .any(|a| a.is_some_and(|s| s.starts_with("operator:") && s.contains('@')))
+    {
+        wrong.push(format!("rotation by the library: actors {actors:?}"));
+    }
+    match find("api_token.revoke").first() {
+        Some(e) if e.data.actor.as_ref().is_some_and(|a| a.subject == root.0) => {}
+        other => wrong.push(format!("API token revocation: {other:?}")),
+    }
+    match find("client.disable").first() {
+        Some(e)
+            if e.data
+                .tenant
+                .as_ref()
+                .is_some_and(|t| t.as_str() == h.tenant) => {}
+        other => wrong.push(format!("client disable without its tenant: {other:?}")),
+    }
+    if find("token.refresh").is_empty() {
+        wrong.push("no token.refresh entry for a refresh".into());
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Signs `username` in through the login form at `url`; the redirect's query and the session
+/// cookie.
+async fn sign_in_as(h: &Harness, username: &str, url: &str) -> (BTreeMap<String, String>, String) {
+    let form = h.http.get(url).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let csrf_cookie = set_cookie(&form, "palisade_csrf").unwrap();
+    let html = form.text().await.unwrap();
+    let response = h
+        .http
+        .post(h.url("/authorize/login"))
+        .header("cookie", csrf_cookie)
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", username.to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in of {username}"
+    );
+    let session = set_cookie(&response, "palisade_session").unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    (query_of(&location), session)
+}
+
+/// What `/authorize` answers with a session cookie: the redirect's query, or `None` for the login
+/// form.
+async fn authorize_with(
+    h: &Harness,
+    session: &str,
+    extra: &[(&str, &str)],
+) -> Option<BTreeMap<String, String>> {
+    let (_, challenge) = pkce("again");
+    let response = h
+        .http
+        .get(h.authorize_url(&h.web_id, &challenge, extra))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    match response.status() {
+        StatusCode::SEE_OTHER => Some(query_of(response.headers()["location"].to_str().unwrap())),
+        StatusCode::OK => {
+            assert!(response.text().await.unwrap().contains("request_id"));
+            None
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// Finding 3: `max_age`, `prompt=login` and `id_token_hint` were ignored, `prompt=consent` and
+/// request objects were not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_honours_max_age_prompt_login_and_id_token_hint() {
+    let h = start(&sqlite()).await;
+    let alice = h.code_flow("alice").await;
+    let alice_hint = alice["id_token"].as_str().unwrap().to_owned();
+    h.server
+        .identities()
+        .create_user(palisade_runtime::server::NewUser {
+            tenant: h.tenant.clone(),
+            username: "bob".into(),
+            password: Secret::new(PASSWORD),
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    let (_, challenge) = pkce("bob");
+    let (_, bob_session) =
+        sign_in_as(&h, "bob", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+    h.clock.advance(5);
+
+    let error = |answer: Option<BTreeMap<String, String>>| {
+        answer.and_then(|q| {
+            q.get("error")
+                .cloned()
+                .or(q.get("code").map(|_| "code".into()))
+        })
+    };
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("a current session", vec![], Some("code")),
+        (
+            "max_age longer than the session",
+            vec![("max_age", "3600")],
+            Some("code"),
+        ),
+        ("max_age=0 shows the form", vec![("max_age", "0")], None),
+        (
+            "max_age shorter than the session",
+            vec![("max_age", "1")],
+            None,
+        ),
+        (
+            "max_age=0 and prompt=none",
+            vec![("max_age", "0"), ("prompt", "none")],
+            Some("login_required"),
+        ),
+        (
+            "prompt=login shows the form",
+            vec![("prompt", "login")],
+            None,
+        ),
+        (
+            "prompt=consent",
+            vec![("prompt", "consent")],
+            Some("consent_required"),
+        ),
+        (
+            "a request object",
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            Some("request_not_supported"),
+        ),
+        (
+            "a request_uri",
+            vec![("request_uri", "https://rp.test/r")],
+            Some("request_uri_not_supported"),
+        ),
+        (
+            "a hint for another user",
+            vec![("prompt", "none"), ("id_token_hint", &alice_hint)],
+            Some("login_required"),
+        ),
+        (
+            "a hint that is no ID token",
+            vec![("prompt", "none"), ("id_token_hint", "x.y.z")],
+            Some("invalid_request"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (case, extra, expected) in cases {
+        let got = error(authorize_with(&h, &bob_session, &extra).await);
+        if got.as_deref() != expected {
+            wrong.push(format!("{case}: {got:?}, expected {expected:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // The hint of the signed-in user passes silently, and the ID token then carries auth_time.
+    let (verifier, challenge) = pkce("hinted");
+    let response = h
+        .http
+        .get(h.authorize_url(
+            &h.web_id,
+            &challenge,
+            &[
+                ("prompt", "none"),
+                ("id_token_hint", &alice_hint),
+                ("max_age", "3600"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "no session: login_required"
+    );
+    let (query, _) = sign_in_as(
+        &h,
+        &h.username,
+        &h.authorize_url(&h.web_id, &challenge, &[("max_age", "3600")]),
+    )
+    .await;
+    let (_, tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            tokens["id_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(claims["auth_time"].is_i64(), "{claims}");
+
+    let doc: Value = h
+        .http
+        .get(h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["prompt_values_supported"],
+        serde_json::json!(["none", "login"])
+    );
+    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+}
+
+/// Finding 5: unauthenticated requests could grow memory and storage: unbounded `state`,
+/// `nonce`, parameters and bodies, a rate-limit key per multi-megabyte user name, a failed login
+/// form replayable for ten minutes, grants never purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_cannot_grow_memory_or_storage() {
+    let database = sqlite();
+    let h = start(&database).await;
+    let (_, challenge) = pkce("caps");
+    let long = "s".repeat(513);
+    let status = |url: String| {
+        let http = h.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let url = h.authorize_url(&h.web_id, &challenge, &[]);
+    let response = status(url.replace("state=st-123", &format!("state={long}"))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "a long state");
+    assert!(response.headers().get("location").is_none(), "never echoed");
+    let response = status(url.replace("nonce=n-456", &format!("nonce={long}"))).await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        query_of(&location)["error"],
+        "invalid_request",
+        "a long nonce"
+    );
+    let huge = "p".repeat(9 * 1024);
+    let response = status(h.authorize_url(&h.web_id, &challenge, &[("x", &huge)])).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "a 9 KiB parameter"
+    );
+    let response = h
+        .http
+        .post(h.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("pad", &"p".repeat(70 * 1024)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A failed sign-in spends its form: the same form with the right password is refused.
+    let form = h
+        .http
+        .get(h.authorize_url(&h.web_id, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = set_cookie(&form, "palisade_csrf").unwrap();
+    let html = form.text().await.unwrap();
+    let submit = |username: String, password: &str| {
+        let fields = [
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", username),
+            ("password", password.to_owned()),
+        ];
+        let request = h
+            .http
+            .post(h.url("/authorize/login"))
+            .header("cookie", csrf_cookie.clone())
+            .form(&fields);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        submit(h.username.clone(), "wrong password!").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        submit(h.username.clone(), PASSWORD).await,
+        StatusCode::BAD_REQUEST,
+        "a spent form"
+    );
+    // Over-long user names are never verified and never counted: no 429 however many.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let form = h
+            .http
+            .get(h.authorize_url(&h.web_id, &challenge, &[]))
+            .send()
+            .await
+            .unwrap();
+        let cookie = set_cookie(&form, "palisade_csrf").unwrap();
+        let html = form.text().await.unwrap();
+        let status = h
+            .http
+            .post(h.url("/authorize/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("request_id", hidden(&html, "request_id")),
+                ("csrf", hidden(&html, "csrf")),
+                ("username", "n".repeat(300)),
+                ("password", "whatever".into()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+
+    // Grants with nothing left are purged.
+    h.code_flow("purged").await;
+    let pool = sqlx::SqlitePool::connect(&database).await.unwrap();
+    let families = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM palisade_families")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert!(families().await > 0);
+    let store = Store::connect(&database).await.unwrap();
+    store
+        .purge_expired(SystemClock.now() + 400 * 24 * 3600)
+        .await
+        .unwrap();
+    assert_eq!(families().await, 0, "every grant was over");
+}
+
+async fn introspect_as(h: &Harness, token: &str, client: (&str, &str)) -> Value {
+    let (status, body, _) = h
+        .post("/introspect", &[("token", token)], Some(client))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Finding 6: there was no way to cut off a compromised user or client, and refresh tokens slid
+/// forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_or_client_is_cut_off_at_once() {
+    let h = start(&sqlite()).await;
+    let tenant_admin = token_of(&h, &admin_client(&h, &h.tenant, &["admin"]).await).await;
+    let tokens = h.code_flow("cut-off").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (_, service) = h.client_credentials(None).await;
+    let service = service["access_token"].as_str().unwrap().to_owned();
+    let other = (h.other_web_id.as_str(), h.other_web_secret.as_str());
+    assert_eq!(introspect_as(&h, access, other).await["active"], true);
+    assert_eq!(introspect_as(&h, &service, other).await["active"], true);
+
+    let user_id = {
+        let claims = introspect_as(&h, access, other).await;
+        claims["sub"].as_str().unwrap().to_owned()
+    };
+    let (status, _) = admin_post(
+        &h,
+        &tenant_admin,
+        &format!("/admin/tenants/{}/users/{user_id}/disable", h.tenant),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        introspect_as(&h, access, other).await["active"],
+        false,
+        "user disabled"
+    );
+    let (status, body) = h.refresh(h.web(), refresh, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let (status, _) = admin_post(
+        &h,
+        &tenant_admin,
+        &format!(
+            "/admin/tenants/{}/clients/{}/disable",
+            h.tenant, h.service_id
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        introspect_as(&h, &service, other).await["active"],
+        false,
+        "client disabled"
+    );
+
+    // A password reset signs the user out everywhere; a tenant admin cannot reset a platform
+    // admin's password.
+    let ids = h.server.identities();
+    let carol = ids
+        .create_user(palisade_runtime::server::NewUser {
+            tenant: h.tenant.clone(),
+            username: "carol".into(),
+            password: Secret::new(PASSWORD),
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    let (verifier, challenge) = pkce("carol");
+    let (query, _) = sign_in_as(&h, "carol", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+    let (_, carol_tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
+    let status = h
+        .http
+        .post(h.url(&format!(
+            "/admin/tenants/{}/users/{carol}/password",
+            h.tenant
+        )))
+        .bearer_auth(&tenant_admin)
+        .json(&serde_json::json!({ "password": "a brand new passphrase" }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = h
+        .refresh(
+            h.web(),
+            carol_tokens["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "refresh after a password reset"
+    );
+    let root = ids
+        .create_user(palisade_runtime::server::NewUser {
+            tenant: h.platform.clone(),
+            username: "root".into(),
+            password: Secret::new(PASSWORD),
+            roles: vec!["platform-admin".into()],
+        })
+        .await
+        .unwrap();
+    let platform_tenant_admin =
+        token_of(&h, &admin_client(&h, &h.platform, &["admin"]).await).await;
+    let (status, _) = admin_post(
+        &h,
+        &platform_tenant_admin,
+        &format!("/admin/tenants/{}/users/{root}/disable", h.platform),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "disabling a platform admin");
+
+    // A grant's absolute lifetime: rotation every 29 days stops after 90.
+    ids.set_user_disabled(&user_id, false).await.unwrap();
+    let tokens = h.code_flow("lifetime").await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        h.clock.advance(29 * 24 * 3600);
+        let (status, body) = h.refresh(h.web(), &refresh, None).await;
+        statuses.push(status);
+        if let Some(next) = body["refresh_token"].as_str() {
+            refresh = next.to_owned();
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::BAD_REQUEST
+        ],
+        "day 29, 58 and 87 rotate; day 116 is past the 90-day grant"
+    );
 }

@@ -48,6 +48,7 @@ pub(crate) struct Harness {
     pub(crate) issuer: String,
     pub(crate) server: AuthorizationServer,
     pub(crate) audit: Arc<MemorySink>,
+    pub(crate) emitter: AuditEmitter,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) http: reqwest::Client,
     pub(crate) tenant: String,
@@ -80,7 +81,7 @@ pub(crate) async fn start(database: &str) -> Harness {
     let clock = Arc::new(TestClock::default());
     let store = Store::connect(database).await.unwrap();
     let kek = KeyEncryptionKey::from_secret(&Secret::new(KEK)).unwrap();
-    let server = AuthorizationServer::open(config, store, kek, emitter, clock.clone())
+    let server = AuthorizationServer::open(config, store, kek, emitter.clone(), clock.clone())
         .await
         .unwrap();
     let router = server.router();
@@ -128,6 +129,7 @@ pub(crate) async fn start(database: &str) -> Harness {
         issuer,
         server,
         audit,
+        emitter,
         clock,
         http: reqwest::Client::builder()
             .redirect(Policy::none())
@@ -180,6 +182,12 @@ pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<Str
 }
 
 impl Harness {
+    /// Every audit entry so far, after the emitter has written what it holds.
+    pub(crate) async fn audited(&self) -> Vec<palisade_runtime::audit::AuditEntry> {
+        self.emitter.flush().await;
+        self.audit.entries()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
@@ -771,7 +779,7 @@ async fn code_reuse_expiry_and_theft(h: &Harness) {
     // Answered as an unknown code (issue 10, finding 13), audited as what it was.
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(
-        h.audit.entries().iter().any(|e| e
+        h.audited().await.iter().any(|e| e
             .data
             .reason
             .as_deref()

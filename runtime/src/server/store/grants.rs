@@ -31,6 +31,8 @@ pub(crate) struct FamilyRow {
     pub(crate) user_id: String,
     pub(crate) scope: Vec<String>,
     pub(crate) auth_time: i64,
+    /// When the grant began: its absolute lifetime runs from here.
+    pub(crate) created_at: i64,
     pub(crate) revoked: bool,
 }
 
@@ -48,8 +50,7 @@ pub(crate) struct RefreshRow {
     pub(crate) used: bool,
 }
 
-const FAMILY_COLUMNS: &str =
-    "f.id AS family_id, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.revoked_at";
+const FAMILY_COLUMNS: &str = "f.id AS family_id, f.client_id, f.tenant_id, f.user_id, f.scope, f.auth_time, f.created_at, f.revoked_at";
 
 impl Store {
     pub(crate) async fn insert_login_request(
@@ -141,7 +142,6 @@ impl Store {
         family: &FamilyRow,
         code_hash: &str,
         code: &CodeRow,
-        now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO palisade_families (id, client_id, tenant_id, user_id, scope, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -151,7 +151,7 @@ impl Store {
             .bind(&family.user_id)
             .bind(to_list(&family.scope))
             .bind(family.auth_time)
-            .bind(now)
+            .bind(family.created_at)
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO palisade_codes (code_hash, family_id, redirect_uri, nonce, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -214,6 +214,30 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Revokes every grant of a user and ends its browser sessions: its refresh tokens, and the
+    /// access tokens issued from them, stop working at once.
+    pub(crate) async fn revoke_user_grants(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE palisade_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM palisade_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     pub(crate) async fn insert_refresh_token(
@@ -346,6 +370,7 @@ fn family_row(r: &AnyRow) -> Result<FamilyRow, StoreError> {
         user_id: r.try_get("user_id")?,
         scope: from_list(&r.try_get::<String, _>("scope")?),
         auth_time: r.try_get("auth_time")?,
+        created_at: r.try_get("created_at")?,
         revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
     })
 }

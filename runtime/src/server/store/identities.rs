@@ -143,6 +143,36 @@ impl Store {
         row.as_ref().map(user_row).transpose()
     }
 
+    /// Disables or enables a user; false when no such user exists.
+    pub(crate) async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE palisade_users SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done > 0)
+    }
+
+    /// Replaces a user's password hash; false when no such user exists.
+    pub(crate) async fn set_user_password_hash(
+        &self,
+        id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE palisade_users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done > 0)
+    }
+
     pub(crate) async fn insert_client(
         &self,
         client: &ClientRow,

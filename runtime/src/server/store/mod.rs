@@ -114,8 +114,9 @@ impl Store {
         Ok(Self { pool, postgres })
     }
 
-    /// Deletes expired login requests, codes, sessions and refresh tokens, and revocation rows of
-    /// access tokens that have expired anyway. Returns how many rows went.
+    /// Deletes expired login requests, codes, sessions and refresh tokens, revocation rows of
+    /// access tokens that have expired anyway, and grants with nothing left. Returns how many
+    /// rows went.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
         for statement in [
@@ -125,6 +126,9 @@ impl Store {
             "DELETE FROM palisade_refresh_tokens WHERE expires_at < $1",
             "DELETE FROM palisade_access_tokens WHERE expires_at < $1",
             "DELETE FROM palisade_assertion_ids WHERE expires_at < $1",
+            // A grant with no code, refresh token or access-token row left is over; only grants
+            // started before now, so one being created cannot go.
+            "DELETE FROM palisade_families WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM palisade_codes c WHERE c.family_id = palisade_families.id) AND NOT EXISTS (SELECT 1 FROM palisade_refresh_tokens r WHERE r.family_id = palisade_families.id) AND NOT EXISTS (SELECT 1 FROM palisade_access_tokens a WHERE a.family_id = palisade_families.id)",
         ] {
             removed += sqlx::query(statement)
                 .bind(now)
