@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::browser::{CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, set_cookie};
 use super::client_auth::Params;
 use super::endpoints::verify;
 use super::identity::{Client, User};
@@ -20,9 +21,6 @@ pub const MAX_STATE: usize = 512;
 /// The longest `nonce` accepted: it is stored with the code and copied into the ID token.
 pub const MAX_NONCE: usize = 512;
 
-const SESSION_COOKIE: &str = "palisade_session";
-const CSRF_COOKIE: &str = "palisade_csrf";
-
 /// The authorization request, checked: what the login form carries forward.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Request {
@@ -32,57 +30,6 @@ struct Request {
     state: Option<String>,
     nonce: Option<String>,
     code_challenge: String,
-}
-
-/// An error shown on the server's own page: the redirect URI is not trusted, so nothing redirects.
-fn error_page(status: StatusCode, message: &str) -> Response {
-    page(
-        status,
-        "Sign-in failed",
-        &format!("<p>{}</p>", escape(message)),
-        None,
-    )
-}
-
-fn page(status: StatusCode, title: &str, body: &str, cookie: Option<String>) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title><style>body{{font-family:sans-serif;max-width:24rem;margin:4rem auto}}label,input,button{{display:block;width:100%;margin:.4rem 0}}.error{{color:#a00}}</style></head><body><h1>{title}</h1>{body}</body></html>"
-    );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            other => other.to_string(),
-        })
-        .collect()
 }
 
 /// A redirect back to the client with `params`, `state` and `iss`.
@@ -117,46 +64,6 @@ fn redirect(
         }
     }
     response
-}
-
-/// The cookie's name: `__Host-` prefixed (Secure, Path=/, no Domain: browsers then refuse it from
-/// any other origin or over plain HTTP) unless plain HTTP is allowed for development.
-fn cookie_name(server: &AuthorizationServer, base: &str) -> String {
-    if server.config().allow_insecure_http {
-        base.to_owned()
-    } else {
-        format!("__Host-{base}")
-    }
-}
-
-fn cookie(server: &AuthorizationServer, headers: &HeaderMap, base: &str) -> Option<String> {
-    let name = cookie_name(server, base);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
-fn set_cookie(
-    server: &AuthorizationServer,
-    name: &str,
-    value: &str,
-    path: &str,
-    max_age: i64,
-    same_site: cookie::SameSite,
-) -> String {
-    cookie::Cookie::build((cookie_name(server, name), value.to_owned()))
-        .path(path.to_owned())
-        .http_only(true)
-        .secure(!server.config().allow_insecure_http)
-        .same_site(same_site)
-        .max_age(cookie::time::Duration::seconds(max_age))
-        .build()
-        .to_string()
 }
 
 pub(crate) async fn authorize(
@@ -598,46 +505,4 @@ async fn complete(
         ),
         Err(e) => e.into_response(),
     }
-}
-
-/// Ends the browser session: the cookie is cleared and the session row deleted; with a valid
-/// `id_token_hint` and a registered `post_logout_redirect_uri`, the browser goes back there.
-pub(crate) async fn end_session(
-    server: &AuthorizationServer,
-    headers: &HeaderMap,
-    params: &Params,
-    client: Option<Client>,
-) -> Response {
-    if let Some(id) = cookie(server, headers, SESSION_COOKIE) {
-        let _ = server.inner.store.delete_session(&digest(&id)).await;
-        server
-            .audit(server.entry(event_type::LOGIN, "logout", Outcome::Success))
-            .await;
-    }
-    let clear = set_cookie(server, SESSION_COOKIE, "", "/", 0, cookie::SameSite::Lax);
-    if let (Some(client), Some(target)) = (client, params.get("post_logout_redirect_uri"))
-        && client.post_logout_redirect_uris.iter().any(|u| u == target)
-    {
-        let Ok(mut url) = url::Url::parse(target) else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "post_logout_redirect_uri is not a URL",
-            );
-        };
-        if let Some(state) = params.get("state") {
-            url.query_pairs_mut().append_pair("state", state);
-        }
-        let mut response =
-            (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
-        if let Ok(v) = HeaderValue::from_str(&clear) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
-        return response;
-    }
-    page(
-        StatusCode::OK,
-        "Signed out",
-        "<p>You are signed out.</p>",
-        Some(clear),
-    )
 }

@@ -391,5 +391,5 @@ pub(crate) async fn end_session(
     {
         client = server.identities().client(aud).await.ok().flatten();
     }
-    super::authorize::end_session(&server, &headers, &params, client).await
+    super::logout::end_session(&server, &headers, &params, client).await
 }

@@ -7,12 +7,14 @@
 
 pub mod admin;
 mod authorize;
+mod browser;
 mod client_auth;
 mod client_spec;
 mod endpoints;
 mod error;
 pub mod identity;
 pub mod keys;
+mod logout;
 pub mod store;
 mod token;
 #[cfg(test)]
