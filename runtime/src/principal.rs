@@ -132,9 +132,10 @@ pub struct Principal {
     pub subject: String,
     /// What kind of party the caller is.
     pub kind: PrincipalKind,
-    /// Coarse roles, sorted and without duplicates.
+    /// Coarse roles. The authentication layer keeps them sorted and without duplicates, but
+    /// nothing relies on that: a principal built by hand may list them in any order.
     pub roles: Vec<String>,
-    /// OAuth scopes, sorted and without duplicates.
+    /// OAuth scopes, kept like `roles`: sorted by the authentication layer, in any order otherwise.
     pub scopes: Vec<String>,
     /// The OAuth client the token was issued to, when known.
     pub client_id: Option<String>,
@@ -143,19 +144,17 @@ pub struct Principal {
 impl Principal {
     /// Whether the principal holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles
-            .binary_search_by(|r| r.as_str().cmp(role))
-            .is_ok()
+        // A linear scan, not a binary search: the fields are public, so sortedness cannot be
+        // promised, and role lists are short.
+        self.roles.iter().any(|r| r == role)
     }
 
     /// Whether the principal holds `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes
-            .binary_search_by(|s| s.as_str().cmp(scope))
-            .is_ok()
+        self.scopes.iter().any(|s| s == scope)
     }
 
-    /// Sorts and de-duplicates roles and scopes, which [`has_role`](Self::has_role) relies on.
+    /// Sorts and de-duplicates roles and scopes, so equal principals compare and serialise equal.
     pub fn normalized(mut self) -> Self {
         self.roles.sort();
         self.roles.dedup();

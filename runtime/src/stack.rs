@@ -54,12 +54,30 @@ impl SecurityStack {
     }
 
     /// Wraps every route of `router` in the stack, in the fixed order.
+    ///
+    /// The router's fallback is wrapped too, and it has no matched route, so a tenant guard
+    /// checking a path parameter refuses it (500); add the fallback after `apply` to answer
+    /// unrouted paths outside the stack.
     pub fn apply<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
-        router.layer(self.layer())
+        router.layer(StackLayer {
+            stack: self.clone(),
+        })
     }
 
     /// The stack as one tower layer, outermost first, for use outside axum's `Router`.
+    ///
+    /// Outside a router no route is matched, so a tenant guard that checks a path parameter
+    /// cannot see it and refuses every request; this is logged here, at start-up. Configure the
+    /// guard with `path_param: None` to use the stack this way.
     pub fn layer(&self) -> StackLayer {
+        if let Some(param) = &self.tenant.path_param {
+            tracing::error!(
+                path_param = %param,
+                "SecurityStack::layer() is for use outside a router, where the tenant guard cannot \
+                 see path parameters: it will refuse every request without a matched route; use \
+                 SecurityStack::apply on the router, or set path_param to None"
+            );
+        }
         StackLayer {
             stack: self.clone(),
         }

@@ -12,6 +12,7 @@ use cedar_policy::{
 };
 use miette::Diagnostic;
 
+use super::decision::{Decision, Query};
 use crate::principal::{Principal, TenantId};
 
 /// The id of the tenant-isolation policy that every engine carries.
@@ -183,21 +184,11 @@ impl Resource {
     }
 }
 
-/// The outcome of a decision with the policies that decided it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request is allowed.
-    pub allowed: bool,
-    /// The ids of the satisfied permits (when allowed) or forbids (when denied); empty for a default deny.
-    pub policies: Vec<String>,
-    /// Policies that failed to evaluate; any such error makes the decision a deny.
-    pub errors: Vec<String>,
-}
-
 /// The loaded, validated policy set and its schema.
 pub struct PolicyEngine {
     schema: Schema,
-    policies: PolicySet,
+    /// Every loaded policy, the tenant-isolation policy included; decisions evaluate a slice of it.
+    pub(super) policies: PolicySet,
     authorizer: Authorizer,
     /// Parsed once at load: parsing a type name runs Cedar's parser, too slow for every request.
     types: HashMap<String, EntityTypeName>,
@@ -211,7 +202,7 @@ pub struct PolicyEngine {
     slices: Mutex<HashMap<SliceKey, Arc<PolicySet>>>,
 }
 
-/// An action and a sorted role list.
+/// An action and a role list, sorted and without duplicates.
 type SliceKey = (String, Vec<String>);
 
 /// How many sliced policy sets are kept before the cache starts over.
@@ -338,6 +329,24 @@ impl PolicyEngine {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Decision, AuthzError> {
+        let query = self.query(principal, action, resource, context)?;
+        // `Principal` has public fields, so a hand-built one may hold its roles unsorted or
+        // repeated; slicing searches and caches by role, so it gets them as a sorted set.
+        let mut roles = principal.roles.clone();
+        roles.sort_unstable();
+        roles.dedup();
+        let policies = self.slice(&query.action, action, roles)?;
+        Ok(query.evaluate(&self.authorizer, &policies))
+    }
+
+    /// The Cedar request and entities of a decision, independent of which policies it evaluates.
+    pub(super) fn query(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &Resource,
+        context: &serde_json::Value,
+    ) -> Result<Query, AuthzError> {
         let uid = |ty: &EntityTypeName, id: &str| {
             EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
         };
@@ -358,8 +367,10 @@ impl PolicyEngine {
         let mut parents = HashSet::with_capacity(principal.roles.len());
         for role in &principal.roles {
             let role_uid = uid(&self.role_type, role);
-            entities.push(Entity::new_no_attrs(role_uid.clone(), HashSet::new()));
-            parents.insert(role_uid);
+            // A repeated role is one entity, not two with the same id.
+            if parents.insert(role_uid.clone()) {
+                entities.push(Entity::new_no_attrs(role_uid, HashSet::new()));
+            }
         }
         let mut attrs = HashMap::from([
             (
@@ -418,7 +429,6 @@ impl PolicyEngine {
         }
         .map_err(|e| AuthzError::Entities(e.to_string()))?;
 
-        let policies = self.slice(&action_uid, action, principal)?;
         let context = match context {
             serde_json::Value::Null => Context::empty(),
             value => Context::from_json_value(value.clone(), Some((&self.schema, &action_uid)))
@@ -426,37 +436,22 @@ impl PolicyEngine {
         };
         let request = cedar_policy::Request::new(
             principal_uid,
-            action_uid,
+            action_uid.clone(),
             resource_uid,
             context,
             Some(&self.schema),
         )
         .map_err(|e| AuthzError::Request(e.to_string()))?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &policies, &entities);
-        let mut policies: Vec<String> = response
-            .diagnostics()
-            .reason()
-            .map(ToString::to_string)
-            .collect();
-        policies.sort();
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        if !errors.is_empty() {
-            tracing::warn!(action, ?errors, "policy evaluation failed; denying");
-        }
-        Ok(Decision {
-            allowed: response.decision() == cedar_policy::Decision::Allow && errors.is_empty(),
-            policies,
-            errors,
+        Ok(Query {
+            name: action.to_owned(),
+            action: action_uid,
+            request,
+            entities,
         })
     }
 
-    /// The policies that can possibly apply to `action` for a principal with these roles.
+    /// The policies that can possibly apply to `action` for a principal with these roles
+    /// (sorted and without duplicates).
     ///
     /// A policy whose scope cannot match is never satisfied, so leaving it out changes no
     /// decision; it only saves evaluating it. A policy is left out only when its action scope
@@ -467,9 +462,9 @@ impl PolicyEngine {
         &self,
         action_uid: &EntityUid,
         action: &str,
-        principal: &Principal,
+        roles: Vec<String>,
     ) -> Result<Arc<PolicySet>, AuthzError> {
-        let key = (action.to_owned(), principal.roles.clone());
+        let key = (action.to_owned(), roles);
         let mut slices = self
             .slices
             .lock()
@@ -491,7 +486,11 @@ impl PolicyEngine {
                 .any(|a| a == action_uid || action_ancestors.contains(&a)),
         };
         let role_matches = |uid: &EntityUid| {
-            uid.type_name() != &self.role_type || principal.has_role(uid.id().unescaped())
+            let (_, roles) = &key;
+            uid.type_name() != &self.role_type
+                || roles
+                    .binary_search_by(|r| r.as_str().cmp(uid.id().unescaped()))
+                    .is_ok()
         };
         let principal_matches = |constraint: PrincipalConstraint| match constraint {
             PrincipalConstraint::In(uid) | PrincipalConstraint::IsIn(_, uid) => role_matches(&uid),

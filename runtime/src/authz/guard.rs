@@ -9,7 +9,8 @@ use http::request::Parts;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::engine::{Decision, PolicyEngine, Resource};
+use super::decision::Decision;
+use super::engine::{PolicyEngine, Resource};
 use crate::audit::{AuditEmitter, Outcome, event_type};
 use crate::principal::Principal;
 use crate::problem::Problem;

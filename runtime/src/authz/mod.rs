@@ -1,10 +1,14 @@
 //! The policy engine on Cedar: schema and policies validated at start-up, the fixed tenant-isolation rule, decisions, and the axum guard.
 
+mod decision;
 mod engine;
 mod guard;
+#[cfg(test)]
+mod slicing_tests;
 
+pub use decision::Decision;
 pub use engine::{
-    AttrValue, AuthzError, Decision, LoadError, PolicyEngine, PolicySource, Resource,
+    AttrValue, AuthzError, LoadError, PolicyEngine, PolicySource, Resource,
     TENANT_ISOLATION_POLICY_ID,
 };
 pub use guard::{Authz, AuthzLayer};

@@ -1,17 +1,25 @@
-//! The data-driven negative suite: hostile and broken requests through the real layer stack (tower `oneshot`).
+//! The data-driven negative suite: hostile and broken requests through the real layer stack (tower `oneshot`), and where the stack is wired.
 
+use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::Router;
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use http::{Method, Request, StatusCode, header};
+use http::{HeaderValue, Method, Request, StatusCode, header};
 use jsonwebtoken::Algorithm;
 use palisade_runtime::audit::{AuditEntry, event_type};
+use palisade_runtime::stack::SecurityStack;
+use palisade_runtime::tenant::TenantGuardConfig;
 use palisade_runtime::testing::{ES256_KID, RS256_KID, TestAuthority};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt};
 
-use crate::support::{AUDIENCE, ISSUER, app};
+use crate::support::{AUDIENCE, ISSUER, app, app_with_guard};
 
 /// One request and what must come of it.
 struct Case {
@@ -527,5 +535,277 @@ async fn authentication_failure_reveals_nothing_and_audits_why() {
     assert!(
         !serde_json::to_string(&entry).unwrap().contains(&token),
         "the token never reaches the audit log"
+    );
+}
+
+/// Where a row of [`tenant_guard_fails_closed_without_a_matched_path`] puts the stack.
+#[derive(Clone, Copy, Debug)]
+enum Wiring {
+    /// `SecurityStack::layer()` around a service that is not a router.
+    BareService,
+    /// `SecurityStack::layer()` around a whole router, so the stack runs before routing.
+    AroundRouter,
+    /// The stack around an inner router, mounted with `nest_service` under `/api`.
+    NestedService,
+    /// `SecurityStack::apply`: every route is matched before the stack runs.
+    Applied,
+    /// `SecurityStack::apply`, then a fallback, which answers unrouted paths outside the stack.
+    AppliedThenFallback,
+}
+
+fn wire(
+    stack: &SecurityStack,
+    wiring: Wiring,
+) -> BoxCloneSyncService<Request<Body>, Response, Infallible> {
+    let routes = Router::new().route("/tenants/{tenant}/notes", get(|| async { "handled" }));
+    let bare = tower::service_fn(|_: Request<Body>| async { Ok::<_, Infallible>("handled") });
+    match wiring {
+        Wiring::BareService => BoxCloneSyncService::new(stack.layer().layer(bare)),
+        Wiring::AroundRouter => BoxCloneSyncService::new(stack.layer().layer(routes)),
+        Wiring::NestedService => BoxCloneSyncService::new(
+            Router::new().nest_service("/api", stack.layer().layer(routes)),
+        ),
+        Wiring::Applied => BoxCloneSyncService::new(stack.apply(routes)),
+        Wiring::AppliedThenFallback => BoxCloneSyncService::new(
+            stack
+                .apply(routes)
+                .fallback(|| async { StatusCode::NOT_FOUND }),
+        ),
+    }
+}
+
+/// Issue 10, finding 8: a guard checking a path parameter let every request through when the
+/// stack ran where no route had been matched, since it could not see the parameter there. Now
+/// it refuses them: it cannot tell whether the path names another tenant.
+#[tokio::test]
+async fn tenant_guard_fails_closed_without_a_matched_path() {
+    let a = TestAuthority::new(ISSUER, AUDIENCE);
+    let token = a.token("acme", "alice").roles(&["reader"]).sign();
+    let header_only = TenantGuardConfig {
+        path_param: None,
+        ..TenantGuardConfig::default()
+    };
+    let path = TenantGuardConfig::default();
+    // Configurations no request can satisfy are found at start-up and refuse every request.
+    let unnamed_param = TenantGuardConfig {
+        path_param: Some(String::new()),
+        ..TenantGuardConfig::default()
+    };
+    let not_a_domain = TenantGuardConfig {
+        subdomain_of: Some("example.com/tenants".into()),
+        ..TenantGuardConfig::default()
+    };
+    let rows = [
+        (
+            Wiring::BareService,
+            &path,
+            "/tenants/globex/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            Wiring::BareService,
+            &path,
+            "/tenants/acme/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            Wiring::AroundRouter,
+            &path,
+            "/tenants/globex/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            Wiring::NestedService,
+            &path,
+            "/api/tenants/globex/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        // A guard that checks no path parameter sees everything it checks, wherever it runs.
+        (
+            Wiring::BareService,
+            &header_only,
+            "/tenants/globex/notes",
+            StatusCode::OK,
+        ),
+        // Inside the router the path parameter is seen and checked.
+        (
+            Wiring::Applied,
+            &path,
+            "/tenants/globex/notes",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Wiring::Applied,
+            &path,
+            "/tenants/acme/notes",
+            StatusCode::OK,
+        ),
+        // An unrouted path reaches the router's fallback without a matched route either, so the
+        // fallback is refused too unless it is added after the stack, outside it.
+        (
+            Wiring::Applied,
+            &path,
+            "/tenants/globex/nowhere",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            Wiring::AppliedThenFallback,
+            &path,
+            "/tenants/globex/nowhere",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Wiring::AppliedThenFallback,
+            &path,
+            "/tenants/globex/notes",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Wiring::Applied,
+            &unnamed_param,
+            "/tenants/acme/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            Wiring::Applied,
+            &not_a_domain,
+            "/tenants/acme/notes",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (wiring, guard, uri, expected) in rows {
+        let (stack, _sink, _audit) = crate::support::stack(a.authn_config(), guard.clone());
+        let request = Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = wire(&stack, wiring).oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let row = format!(
+            "{wiring:?} with path_param {:?} and subdomain_of {:?}, GET {uri}",
+            guard.path_param, guard.subdomain_of
+        );
+        if status != expected {
+            failures.push(format!("{row}: {status}, expected {expected}"));
+        } else if status.is_server_error()
+            && content_type
+                .as_ref()
+                .is_none_or(|c| c != "application/problem+json")
+        {
+            failures.push(format!(
+                "{row}: {status} as {content_type:?}, not a problem"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
+
+/// One host spelling: the guard's parent domain, the request's URI and `Host` headers, and the answer.
+struct HostRow {
+    parent: &'static str,
+    uri: &'static str,
+    hosts: &'static [&'static [u8]],
+    status: StatusCode,
+}
+
+const fn host(parent: &'static str, host: &'static [&'static [u8]], status: StatusCode) -> HostRow {
+    HostRow {
+        parent,
+        uri: "/whoami",
+        hosts: host,
+        status,
+    }
+}
+
+/// Issue 10, finding 8: a `Host` spelled with a trailing dot (or a parent domain configured in
+/// another spelling) did not match the parent domain, so the subdomain's tenant went unchecked.
+/// Hosts and the parent are compared as ASCII lowercase, without port and one trailing dot, and
+/// every host the request carries is checked.
+#[tokio::test]
+async fn tenant_guard_normalises_hosts_before_matching() {
+    use StatusCode as S;
+    const P: &str = "example.com";
+    let rows = [
+        host(P, &[b"acme.example.com"], S::OK),
+        host(P, &[b"ACME.Example.COM"], S::OK),
+        host(P, &[b"acme.example.com."], S::OK),
+        host(P, &[b"ACME.EXAMPLE.COM.:8443"], S::OK),
+        host(P, &[b"example.com"], S::OK),
+        host(P, &[b"api.other.test"], S::OK),
+        host(P, &[b"globex.example.com"], S::FORBIDDEN),
+        host(P, &[b"GLOBEX.example.com"], S::FORBIDDEN),
+        host(P, &[b"globex.example.com."], S::FORBIDDEN),
+        host(P, &[b"Globex.Example.Com.:443"], S::FORBIDDEN),
+        host(P, &[b"globex.example.com:"], S::FORBIDDEN),
+        // Not a host name after one trailing dot is removed: it cannot be checked, so it cannot pass.
+        host(P, &[b"globex.example.com.."], S::FORBIDDEN),
+        // A host that is not text cannot equal the tenant, as for the tenant header.
+        host(P, &[b"globex.example.com\xff"], S::FORBIDDEN),
+        // Every place a host is carried is checked, not only the first `Host` header.
+        host(
+            P,
+            &[b"acme.example.com", b"globex.example.com"],
+            S::FORBIDDEN,
+        ),
+        HostRow {
+            uri: "http://globex.example.com/whoami",
+            ..host(P, &[b"acme.example.com"], S::FORBIDDEN)
+        },
+        HostRow {
+            uri: "http://GLOBEX.example.com./whoami",
+            ..host(P, &[], S::FORBIDDEN)
+        },
+        // The configured parent is normalised the same way.
+        host("Example.COM.", &[b"globex.example.com"], S::FORBIDDEN),
+        host("Example.COM.", &[b"acme.example.com"], S::OK),
+        host(".example.com", &[b"globex.example.com"], S::FORBIDDEN),
+    ];
+    let a = TestAuthority::new(ISSUER, AUDIENCE);
+    let token = a.token("acme", "alice").sign();
+    let mut failures = Vec::new();
+    for row in &rows {
+        let app = app_with_guard(
+            a.authn_config(),
+            TenantGuardConfig {
+                subdomain_of: Some(row.parent.to_owned()),
+                ..TenantGuardConfig::default()
+            },
+        );
+        let mut request = Request::get(row.uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        for host in row.hosts {
+            request
+                .headers_mut()
+                .append(header::HOST, HeaderValue::from_bytes(host).unwrap());
+        }
+        let status = app.router.oneshot(request).await.unwrap().status();
+        if status != row.status {
+            let hosts: Vec<String> = row
+                .hosts
+                .iter()
+                .map(|h| h.escape_ascii().to_string())
+                .collect();
+            failures.push(format!(
+                "parent {:?}, GET {} with Host {hosts:?}: {status}, expected {}",
+                row.parent, row.uri, row.status
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
     );
 }

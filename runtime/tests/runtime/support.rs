@@ -104,6 +104,20 @@ pub(crate) struct App {
 }
 
 pub(crate) fn app(config: AuthnConfig) -> App {
+    app_with_guard(
+        config,
+        TenantGuardConfig {
+            subdomain_of: Some("example.com".into()),
+            ..TenantGuardConfig::default()
+        },
+    )
+}
+
+/// The security stack of the sample application with `tenant` as its guard, and its audit sink.
+pub(crate) fn stack(
+    config: AuthnConfig,
+    tenant: TenantGuardConfig,
+) -> (SecurityStack, MemorySink, AuditEmitter) {
     let sink = MemorySink::new();
     let audit = AuditEmitter::spawn(
         "urn:palisade:test",
@@ -111,12 +125,14 @@ pub(crate) fn app(config: AuthnConfig) -> App {
         EmitterConfig::default(),
     );
     let authenticator = Arc::new(Authenticator::new(config).expect("valid authn config"));
-    let stack = SecurityStack::new(authenticator, engine(), audit.clone()).with_tenant_guard(
-        TenantGuardConfig {
-            subdomain_of: Some("example.com".into()),
-            ..TenantGuardConfig::default()
-        },
-    );
+    let stack =
+        SecurityStack::new(authenticator, engine(), audit.clone()).with_tenant_guard(tenant);
+    (stack, sink, audit)
+}
+
+/// The sample application with `tenant` as its guard's configuration.
+pub(crate) fn app_with_guard(config: AuthnConfig, tenant: TenantGuardConfig) -> App {
+    let (stack, sink, audit) = stack(config, tenant);
     let routes = Router::new()
         .route("/whoami", get(|p: Principal| async move { Json(p) }))
         .route(
