@@ -55,11 +55,11 @@ impl SecurityStack {
 
     /// Wraps every route of `router` in the stack, in the fixed order.
     ///
-    /// The router's fallback is wrapped too, and it has no matched route, so a tenant guard
-    /// checking a path parameter refuses it (500); add the fallback after `apply` to answer
-    /// unrouted paths outside the stack.
+    /// Only matched routes are wrapped (`route_layer`): a path no route matches gets the router's
+    /// fallback (404 by default) without authentication, as no handler and no decision is
+    /// involved, and the tenant guard always sees the matched route it checks.
     pub fn apply<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
-        router.layer(StackLayer {
+        router.route_layer(StackLayer {
             stack: self.clone(),
         })
     }

@@ -374,7 +374,7 @@ impl KeyRing {
         Ok(json!({ "keys": keys }))
     }
 
-    /// The algorithms of every published key, in key order without repeats: what discovery
+    /// The algorithms of every published key, sorted, without repeats: what discovery
     /// advertises, so a client that checks `alg` accepts tokens of a key that outlives a change
     /// of the configured algorithm.
     pub async fn published_algorithms(&self, now: i64) -> Result<Vec<&'static str>, ServerError> {
@@ -385,6 +385,7 @@ impl KeyRing {
                 algorithms.push(key.algorithm.name());
             }
         }
+        algorithms.sort_unstable();
         Ok(algorithms)
     }
 

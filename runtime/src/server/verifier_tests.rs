@@ -21,7 +21,7 @@ async fn server() -> AuthorizationServer {
         Arc::new(MemorySink::new()),
         EmitterConfig::default(),
     );
-    AuthorizationServer::open(
+    let server = AuthorizationServer::open(
         ServerConfig::new(ISSUER),
         store,
         kek,
@@ -29,8 +29,26 @@ async fn server() -> AuthorizationServer {
         Arc::new(SystemClock),
     )
     .await
-    .unwrap()
+    .unwrap();
+    // Tokens name a live client: the server refuses those of a disabled or unknown one.
+    let ids = server.identities();
+    ids.create_tenant("acme", "Acme").await.unwrap();
+    let client = ids
+        .create_client(super::ClientSpec {
+            tenant: "acme".into(),
+            name: "svc".into(),
+            grant_types: vec!["client_credentials".into()],
+            audiences: vec!["api".into()],
+            ..super::ClientSpec::default()
+        })
+        .await
+        .unwrap();
+    *CLIENT.lock().unwrap() = client.client_id;
+    server
 }
+
+/// The client the test tokens name.
+static CLIENT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 /// Signs `header` and `claims`, given as raw JSON text so they can hold what a JSON encoder
 /// would never write (duplicate members), with the server's active key.
@@ -41,7 +59,9 @@ async fn sign_raw(server: &AuthorizationServer, header: &str, claims: &str) -> S
     let header = header
         .replace("$ALG", &format!("{:?}", KeyRing::jose(key.algorithm)))
         .replace("$KID", &key.kid);
-    let claims = claims.replace("$EXP", &(now + 300).to_string());
+    let claims = claims
+        .replace("$EXP", &(now + 300).to_string())
+        .replace("$CLIENT", &CLIENT.lock().unwrap());
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -56,8 +76,7 @@ async fn sign_raw(server: &AuthorizationServer, header: &str, claims: &str) -> S
     format!("{input}.{signature}")
 }
 
-const CLAIMS: &str =
-    r#"{"iss":"https://issuer.test","sub":"svc","exp":$EXP,"jti":"j1","tenant_id":"acme"}"#;
+const CLAIMS: &str = r#"{"iss":"https://issuer.test","sub":"svc","exp":$EXP,"jti":"j1","tenant_id":"acme","client_id":"$CLIENT"}"#;
 
 #[tokio::test]
 async fn the_server_verifies_its_own_access_tokens_through_the_runtime_verifier() {

@@ -640,13 +640,13 @@ async fn tenant_guard_fails_closed_without_a_matched_path() {
             "/tenants/acme/notes",
             StatusCode::OK,
         ),
-        // An unrouted path reaches the router's fallback without a matched route either, so the
-        // fallback is refused too unless it is added after the stack, outside it.
+        // `apply` wraps matched routes only: an unrouted path gets the router's fallback (404),
+        // no handler runs and nothing is decided.
         (
             Wiring::Applied,
             &path,
             "/tenants/globex/nowhere",
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::NOT_FOUND,
         ),
         (
             Wiring::AppliedThenFallback,
