@@ -94,19 +94,20 @@ fn principal_from_answer(
     if string_claim(body, "iss")?.is_some_and(|iss| iss != authn.issuer) {
         return Err(AuthnError::WrongIssuer);
     }
-    if let Some(aud) = body.get("aud") {
-        let listed = |a: &Value| {
-            a.as_str()
-                .is_some_and(|a| authn.audiences.iter().any(|x| x == a))
-        };
-        let ok = match aud {
-            Value::String(_) => listed(aud),
-            Value::Array(items) => items.iter().any(listed),
-            _ => false,
-        };
-        if !ok {
-            return Err(AuthnError::WrongAudience);
-        }
+    // The answer must name this service as an audience: a token without one, or for another
+    // service, is not for us even when the issuer says it is active.
+    let aud = body.get("aud").ok_or(AuthnError::MissingClaim("aud"))?;
+    let listed = |a: &Value| {
+        a.as_str()
+            .is_some_and(|a| authn.audiences.iter().any(|x| x == a))
+    };
+    let ok = match aud {
+        Value::String(_) => listed(aud),
+        Value::Array(items) => items.iter().any(listed),
+        _ => false,
+    };
+    if !ok {
+        return Err(AuthnError::WrongAudience);
     }
     let exp = numeric_date(body, "exp")?.ok_or(AuthnError::MissingClaim("exp"))?;
     if exp < now {

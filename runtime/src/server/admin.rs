@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::endpoints::{bearer, live_access_token};
-use super::identity::{ClientSpec, NewUser};
+use super::identity::{ApiTokenSpec, ClientSpec, NewUser};
 use super::{AuthorizationServer, ServerError};
 use crate::problem::Problem;
 use crate::secrets::Secret;
@@ -306,6 +306,9 @@ struct ClientBody {
     #[serde(default)]
     public: bool,
     jwks: Option<Value>,
+    /// A resource server that may introspect tokens of its tenant and audiences.
+    #[serde(default)]
+    introspection: bool,
 }
 
 async fn create_client(
@@ -330,6 +333,7 @@ async fn create_client(
             post_logout_redirect_uris: body.post_logout_redirect_uris,
             public: body.public,
             jwks: body.jwks,
+            introspection: body.introspection,
         })
         .await
         .map_err(problem)?;
@@ -393,6 +397,8 @@ async fn disable_client(
 #[serde(deny_unknown_fields)]
 struct ApiTokenBody {
     name: String,
+    /// The resource servers it is for.
+    audiences: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
     #[serde(default)]
@@ -409,10 +415,17 @@ async fn create_api_token(
 ) -> Result<Response, Problem> {
     let caller = caller(&server, &headers).await?;
     caller.may_manage(&tenant)?;
-    caller.may_grant(&body.roles, &[])?;
+    caller.may_grant(&body.roles, &body.audiences)?;
     let token = caller
         .identities(&server)
-        .create_api_token(&tenant, &body.name, &body.scopes, &body.roles, body.ttl)
+        .create_api_token(ApiTokenSpec {
+            tenant: tenant.clone(),
+            name: body.name,
+            audiences: body.audiences,
+            scopes: body.scopes,
+            roles: body.roles,
+            ttl: body.ttl,
+        })
         .await
         .map_err(problem)?;
     Ok(created(

@@ -28,6 +28,9 @@ pub struct ClientSpec {
     pub public: bool,
     /// A JWKS for `private_key_jwt` instead of a secret.
     pub jwks: Option<Value>,
+    /// A resource server that may call `/introspect`: it learns about tokens of its own tenant
+    /// whose audience is one of its `audiences`, and no others. Off unless asked for.
+    pub introspection: bool,
 }
 
 impl ClientSpec {
@@ -56,6 +59,9 @@ impl ClientSpec {
             if !grants.contains(&grant) {
                 grants.push(grant);
             }
+        }
+        if spec.public && spec.introspection {
+            return invalid("a public client cannot introspect tokens".into());
         }
         if spec.public && grants.contains(&GrantType::ClientCredentials) {
             return invalid("a public client cannot use client_credentials".into());

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::client_auth::{Params, Public, authenticate};
 use super::error::no_store;
+use super::identity::Client;
 use super::keys::KeyRing;
 use super::token::revoke_family;
 use super::{API_TOKEN_PREFIX, AuthorizationServer, OAuthError, REFRESH_TOKEN_PREFIX, digest};
@@ -181,9 +182,18 @@ pub(crate) async fn introspect(
     let answer = async {
         let params = Params::from_pairs(pairs)?;
         let caller = authenticate(&server, &headers, &params, Public::Refused).await?;
+        if !caller.may_introspect {
+            return Err(OAuthError {
+                status: StatusCode::FORBIDDEN,
+                error: "unauthorized_client",
+                description: "this client is not a resource server allowed to introspect tokens"
+                    .into(),
+                retry_after: None,
+            });
+        }
         let token = params.require("token")?;
         Ok::<_, OAuthError>(
-            inspect(&server, token, &caller.client_id)
+            inspect(&server, token, &caller)
                 .await?
                 .unwrap_or_else(|| json!({ "active": false })),
         )
@@ -194,9 +204,35 @@ pub(crate) async fn introspect(
     }
 }
 
-/// The introspection answer for an active token, `None` for anything else. A refresh token is
-/// described only to the client it was issued to: to anyone else it is not a credential.
+/// The introspection answer for an active token, `None` for anything else (RFC 7662 section 4):
+/// a token is described only to a resource server of its own tenant that is one of its
+/// audiences. A refresh token is described only to the client it was issued to: to anyone else it
+/// is not a credential.
 async fn inspect(
+    server: &AuthorizationServer,
+    token: &str,
+    caller: &Client,
+) -> Result<Option<Value>, OAuthError> {
+    let Some(body) = describe(server, token, &caller.client_id).await? else {
+        return Ok(None);
+    };
+    let same_tenant =
+        body.get("tenant_id").and_then(Value::as_str) == Some(caller.tenant_id.as_str());
+    let for_caller = |aud: &Value| {
+        aud.as_str()
+            .is_some_and(|a| caller.audiences.iter().any(|mine| mine == a))
+    };
+    let audience_ok = body.get("token_type").and_then(Value::as_str) == Some("refresh_token")
+        || match body.get("aud") {
+            Some(Value::Array(items)) => items.iter().any(for_caller),
+            Some(aud) => for_caller(aud),
+            None => false,
+        };
+    Ok((same_tenant && audience_ok).then_some(body))
+}
+
+/// What an active token says about itself, whoever asks.
+async fn describe(
     server: &AuthorizationServer,
     token: &str,
     caller: &str,
@@ -216,6 +252,7 @@ async fn inspect(
             "token_type": "api_token",
             "iss": issuer,
             "sub": t.subject,
+            "aud": t.audiences,
             "tenant_id": t.tenant,
             "scope": t.scopes.join(" "),
             "roles": t.roles,

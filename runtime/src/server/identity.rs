@@ -38,6 +38,24 @@ pub(crate) type Client = ClientRow;
 /// A user as stored.
 pub(crate) type User = UserRow;
 
+/// An API token to create.
+#[derive(Debug, Clone, Default)]
+pub struct ApiTokenSpec {
+    /// The tenant.
+    pub tenant: String,
+    /// A display name.
+    pub name: String,
+    /// The resource servers (`aud`) it is good for; at least one. Introspection answers it as
+    /// inactive to any other.
+    pub audiences: Vec<String>,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Its lifetime in seconds.
+    pub ttl: i64,
+}
+
 /// A created API token: the value is shown once.
 #[derive(Debug)]
 pub struct CreatedApiToken {
@@ -60,6 +78,8 @@ pub struct ApiTokenInfo {
     pub name: String,
     /// The subject its introspection names.
     pub subject: String,
+    /// The resource servers (`aud`) it is good for.
+    pub audiences: Vec<String>,
     /// Its scopes.
     pub scopes: Vec<String>,
     /// Its roles.
@@ -360,6 +380,7 @@ impl Identities {
             audiences: spec.audiences,
             redirect_uris: spec.redirect_uris,
             post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            may_introspect: spec.introspection,
             disabled: false,
         };
         self.store().insert_client(&row, self.server.now()).await?;
@@ -438,17 +459,26 @@ impl Identities {
         Ok(client)
     }
 
-    /// Creates an API token: opaque, prefixed, scoped, expiring in `ttl` seconds (at most the
-    /// configured maximum); only its SHA-256 is stored.
+    /// Creates an API token: opaque, prefixed, bound to its audiences, scoped, expiring in `ttl`
+    /// seconds (at most the configured maximum); only its SHA-256 is stored.
     pub async fn create_api_token(
         &self,
-        tenant: &str,
-        name: &str,
-        scopes: &[String],
-        roles: &[String],
-        ttl: i64,
+        spec: ApiTokenSpec,
     ) -> Result<CreatedApiToken, ServerError> {
-        let tenant = self.existing_tenant(tenant).await?;
+        let ApiTokenSpec {
+            tenant,
+            name,
+            audiences,
+            scopes,
+            roles,
+            ttl,
+        } = spec;
+        let tenant = self.existing_tenant(&tenant).await?;
+        if audiences.is_empty() || audiences.iter().any(String::is_empty) {
+            return Err(ServerError::Invalid(
+                "an API token needs at least one audience (the resource servers it is for)".into(),
+            ));
+        }
         let max = self.server.config().api_token_max_ttl;
         if ttl <= 0 || ttl > max {
             return Err(ServerError::Invalid(format!(
@@ -462,11 +492,12 @@ impl Identities {
             .insert_api_token(&NewApiToken {
                 id: &id,
                 tenant: &tenant,
-                name,
+                name: &name,
                 token_hash: &digest(&token),
                 subject: &format!("api-token:{id}"),
-                scopes,
-                roles,
+                audiences: &audiences,
+                scopes: &scopes,
+                roles: &roles,
                 created_at: now,
                 expires_at: now + ttl,
             })

@@ -33,7 +33,9 @@ use crate::audit::{AuditEmitter, AuditEntry, Outcome};
 pub use authorize::{MAX_NONCE, MAX_STATE};
 pub use client_auth::{MAX_PARAM_BYTES, MAX_PARAMS};
 pub use error::OAuthError;
-pub use identity::{ApiTokenInfo, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser};
+pub use identity::{
+    ApiTokenInfo, ApiTokenSpec, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser,
+};
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
 pub use store::{GrantType, Store, StoreError};
 

@@ -297,7 +297,7 @@ async fn every_admin_change_names_its_actor_and_tenant() {
         .http
         .post(h.url(&format!("/admin/tenants/{}/api-tokens", h.tenant)))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "name": "ci", "ttl": 3600 }))
+        .json(&serde_json::json!({ "name": "ci", "audiences": ["notes-api"], "ttl": 3600 }))
         .send()
         .await
         .unwrap()
@@ -845,5 +845,110 @@ async fn a_disabled_user_or_client_is_cut_off_at_once() {
             StatusCode::BAD_REQUEST
         ],
         "day 29, 58 and 87 rotate; day 116 is past the 90-day grant"
+    );
+}
+
+/// Finding 2: any confidential client of any tenant could introspect any token and read its
+/// claims. Only resource servers (a per-client permission) may introspect, and a token is
+/// inactive to one outside its tenant or audience; API tokens carry their audiences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_is_for_resource_servers_of_the_tokens_tenant_and_audience() {
+    let h = start(&sqlite()).await;
+    let ids = h.server.identities();
+    let resource_server = |tenant: &str, audience: &str, introspection: bool| {
+        let spec = ClientSpec {
+            tenant: tenant.to_owned(),
+            name: format!("{audience} resource server"),
+            grant_types: vec!["client_credentials".into()],
+            audiences: vec![audience.to_owned()],
+            introspection,
+            ..ClientSpec::default()
+        };
+        let ids = ids.clone();
+        async move {
+            let created = ids.create_client(spec).await.unwrap();
+            (
+                created.client_id,
+                created.client_secret.unwrap().expose().to_owned(),
+            )
+        }
+    };
+    let other_tenant = format!("{}-other", h.tenant);
+    ids.create_tenant(&other_tenant, "Other").await.unwrap();
+    let notes_here = resource_server(&h.tenant, "notes-api", true).await;
+    let billing_here = resource_server(&h.tenant, "billing-api", true).await;
+    let notes_elsewhere = resource_server(&other_tenant, "notes-api", true).await;
+    let not_allowed = resource_server(&h.tenant, "notes-api", false).await;
+
+    let (_, issued) = h.client_credentials(None).await;
+    let access = issued["access_token"].as_str().unwrap();
+    let api_token = ids
+        .create_api_token(palisade_runtime::server::ApiTokenSpec {
+            tenant: h.tenant.clone(),
+            name: "billing export".into(),
+            audiences: vec!["billing-api".into()],
+            ttl: 3600,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let api_token = api_token.token.expose().to_owned();
+
+    let (status, body, _) = h
+        .post(
+            "/introspect",
+            &[("token", access)],
+            Some((&not_allowed.0, &not_allowed.1)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("unauthorized_client")),
+        "a client that is no resource server"
+    );
+    let active = |token: &str, caller: &(String, String)| {
+        let token = token.to_owned();
+        let caller = caller.clone();
+        let h = &h;
+        async move { introspect_as(h, &token, (&caller.0, &caller.1)).await["active"] == true }
+    };
+    let cases = [
+        (
+            "notes token to notes, same tenant",
+            active(access, &notes_here).await,
+            true,
+        ),
+        (
+            "notes token to billing, same tenant",
+            active(access, &billing_here).await,
+            false,
+        ),
+        (
+            "notes token to notes, other tenant",
+            active(access, &notes_elsewhere).await,
+            false,
+        ),
+        (
+            "billing API token to billing",
+            active(&api_token, &billing_here).await,
+            true,
+        ),
+        (
+            "billing API token to notes",
+            active(&api_token, &notes_here).await,
+            false,
+        ),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(_, got, expected)| got != expected)
+        .map(|(case, got, expected)| format!("{case}: active {got}, expected {expected}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let answer = introspect_as(&h, &api_token, (&billing_here.0, &billing_here.1)).await;
+    assert_eq!(
+        answer["aud"],
+        serde_json::json!(["billing-api"]),
+        "{answer}"
     );
 }

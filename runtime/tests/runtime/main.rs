@@ -5,6 +5,7 @@ mod authz;
 mod glue;
 mod hardening;
 mod keyvault;
+mod migrations;
 mod oidc;
 mod openidconnect;
 mod postgres;

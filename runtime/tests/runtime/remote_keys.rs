@@ -132,6 +132,8 @@ async fn opaque_tokens_are_introspected_and_the_answer_cached() {
                     "pal_live" => json!({ "active": true, "sub": "tok_1", "tenant_id": "acme", "scope": "notes:read",
                                            "client_id": "ci-bot", "exp": exp, "aud": AUDIENCE, "iss": "https://issuer.test" }),
                     "pal_foreign_aud" => json!({ "active": true, "sub": "tok_2", "tenant_id": "acme", "exp": exp, "aud": "other" }),
+                    // Issue 10, finding 2: an answer naming no audience is not for this service.
+                    "pal_no_aud" => json!({ "active": true, "sub": "tok_3", "tenant_id": "acme", "exp": exp, "iss": "https://issuer.test" }),
                     _ => json!({ "active": false }),
                 })
             }
@@ -170,6 +172,10 @@ async fn opaque_tokens_are_introspected_and_the_answer_cached() {
     assert_eq!(
         authn.authenticate("pal_revoked").await,
         Err(AuthnError::Inactive)
+    );
+    assert_eq!(
+        authn.authenticate("pal_no_aud").await,
+        Err(AuthnError::MissingClaim("aud"))
     );
     assert_eq!(
         authn.authenticate("pal_foreign_aud").await,

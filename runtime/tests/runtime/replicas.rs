@@ -132,6 +132,7 @@ async fn two_replicas_on_one_postgres_share_tokens_revocations_and_keys() {
             grant_types: vec!["client_credentials".into()],
             scopes: vec!["jobs.run".into()],
             audiences: vec!["jobs-api".into()],
+            introspection: true,
             ..ClientSpec::default()
         })
         .await

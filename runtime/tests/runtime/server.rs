@@ -11,8 +11,8 @@ use palisade_runtime::authn::{Authenticator, AuthnConfig, IntrospectionConfig};
 use palisade_runtime::principal::PrincipalKind;
 use palisade_runtime::secrets::Secret;
 use palisade_runtime::server::{
-    AuthorizationServer, ClientSpec, Clock, KeyAlgorithm, KeyEncryptionKey, KeyState, NewUser,
-    ServerConfig, Store, SystemClock,
+    ApiTokenSpec, AuthorizationServer, ClientSpec, Clock, KeyAlgorithm, KeyEncryptionKey, KeyState,
+    NewUser, ServerConfig, Store, SystemClock,
 };
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
@@ -100,6 +100,7 @@ pub(crate) async fn start(database: &str) -> Harness {
             scopes: vec!["notes.read".into(), "notes.write".into()],
             roles: vec!["writer".into()],
             audiences: vec!["notes-api".into()],
+            introspection: true,
             ..ClientSpec::default()
         })
         .await
@@ -112,6 +113,7 @@ pub(crate) async fn start(database: &str) -> Harness {
         audiences: vec!["notes-api".into()],
         redirect_uris: vec![REDIRECT.into()],
         post_logout_redirect_uris: vec![POST_LOGOUT.into()],
+        introspection: true,
         ..ClientSpec::default()
     };
     let web_client = ids.create_client(web("Notes web")).await.unwrap();
@@ -1092,14 +1094,16 @@ async fn introspection_revocation_and_api_tokens(h: &Harness) {
 
     // API tokens: prefixed, listed without values, accepted by the runtime through introspection, revocable.
     let ids = h.server.identities();
+    let api_token = |name: &str, ttl: i64| ApiTokenSpec {
+        tenant: h.tenant.clone(),
+        name: name.into(),
+        audiences: vec!["notes-api".into()],
+        scopes: vec!["notes.read".into()],
+        roles: vec!["reader".into()],
+        ttl,
+    };
     let created = ids
-        .create_api_token(
-            &h.tenant,
-            "ci deploy",
-            &["notes.read".into()],
-            &["reader".into()],
-            3600,
-        )
+        .create_api_token(api_token("ci deploy", 3600))
         .await
         .unwrap();
     let value = created.token.expose().to_owned();
@@ -1128,7 +1132,7 @@ async fn introspection_revocation_and_api_tokens(h: &Harness) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(authn.authenticate(&value).await.is_err());
     assert!(
-        ids.create_api_token(&h.tenant, "forever", &[], &[], 10 * 365 * 24 * 3600)
+        ids.create_api_token(api_token("forever", 10 * 365 * 24 * 3600))
             .await
             .is_err()
     );
@@ -1375,7 +1379,7 @@ async fn admin_api(h: &Harness) {
         .http
         .post(&tokens_url)
         .bearer_auth(&tenant_admin)
-        .json(&serde_json::json!({ "name": "deploy bot", "scopes": ["notes.read"], "ttl": 3600 }))
+        .json(&serde_json::json!({ "name": "deploy bot", "audiences": ["notes-api"], "scopes": ["notes.read"], "ttl": 3600 }))
         .send()
         .await
         .unwrap()
@@ -1412,7 +1416,7 @@ async fn admin_api(h: &Harness) {
         .http
         .post(&tokens_url)
         .bearer_auth(&tenant_admin)
-        .json(&serde_json::json!({ "name": "forever", "ttl": 999_999_999 }))
+        .json(&serde_json::json!({ "name": "forever", "audiences": ["notes-api"], "ttl": 999_999_999 }))
         .send()
         .await
         .unwrap();

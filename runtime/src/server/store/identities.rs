@@ -22,6 +22,8 @@ pub(crate) struct ClientRow {
     pub(crate) audiences: Vec<String>,
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) post_logout_redirect_uris: Vec<String>,
+    /// A resource server allowed to introspect tokens of its tenant and audiences.
+    pub(crate) may_introspect: bool,
     pub(crate) disabled: bool,
 }
 
@@ -52,6 +54,7 @@ pub(crate) struct NewApiToken<'a> {
     pub(crate) name: &'a str,
     pub(crate) token_hash: &'a str,
     pub(crate) subject: &'a str,
+    pub(crate) audiences: &'a [String],
     pub(crate) scopes: &'a [String],
     pub(crate) roles: &'a [String],
     pub(crate) created_at: i64,
@@ -180,7 +183,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
         sqlx::query(
-            "INSERT INTO palisade_clients (client_id, tenant_id, name, secret_hash, jwks, grant_types, scopes, roles, audiences, redirect_uris, post_logout_redirect_uris, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO palisade_clients (client_id, tenant_id, name, secret_hash, jwks, grant_types, scopes, roles, audiences, redirect_uris, post_logout_redirect_uris, disabled, created_at, may_introspect) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&client.client_id)
         .bind(client.tenant_id.as_str())
@@ -195,6 +198,7 @@ impl Store {
         .bind(to_list(&client.post_logout_redirect_uris))
         .bind(i64::from(client.disabled))
         .bind(now)
+        .bind(i64::from(client.may_introspect))
         .execute(&self.pool)
         .await
         .map_err(duplicate)?;
@@ -228,6 +232,7 @@ impl Store {
             post_logout_redirect_uris: from_list(
                 &r.try_get::<String, _>("post_logout_redirect_uris")?,
             ),
+            may_introspect: r.try_get::<i64, _>("may_introspect")? != 0,
             disabled: r.try_get::<i64, _>("disabled")? != 0,
         }))
     }
@@ -264,7 +269,7 @@ impl Store {
 
     pub(crate) async fn insert_api_token(&self, token: &NewApiToken<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO palisade_api_tokens (id, tenant_id, name, token_hash, subject, scopes, roles, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO palisade_api_tokens (id, tenant_id, name, token_hash, subject, scopes, roles, created_at, expires_at, audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(token.id)
         .bind(token.tenant.as_str())
@@ -275,6 +280,7 @@ impl Store {
         .bind(to_list(token.roles))
         .bind(token.created_at)
         .bind(token.expires_at)
+        .bind(to_list(token.audiences))
         .execute(&self.pool)
         .await
         .map_err(duplicate)?;
@@ -287,7 +293,7 @@ impl Store {
         tenant: &TenantId,
     ) -> Result<Vec<ApiTokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, name, subject, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
+            "SELECT id, tenant_id, name, subject, audiences, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE tenant_id = $1 ORDER BY created_at, id",
         )
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
@@ -301,7 +307,7 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<ApiTokenInfo>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, tenant_id, name, subject, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE token_hash = $1",
+            "SELECT id, tenant_id, name, subject, audiences, scopes, roles, created_at, expires_at, revoked_at FROM palisade_api_tokens WHERE token_hash = $1",
         )
             .bind(token_hash)
             .fetch_optional(&self.pool)
@@ -345,6 +351,7 @@ fn api_token_info(r: &AnyRow) -> Result<ApiTokenInfo, StoreError> {
         tenant: tenant("palisade_api_tokens.tenant_id", r.try_get("tenant_id")?)?,
         name: r.try_get("name")?,
         subject: r.try_get("subject")?,
+        audiences: from_list(&r.try_get::<String, _>("audiences")?),
         scopes: from_list(&r.try_get::<String, _>("scopes")?),
         roles: from_list(&r.try_get::<String, _>("roles")?),
         created_at: r.try_get("created_at")?,

@@ -7,12 +7,13 @@
 mod grants;
 mod identities;
 mod keys;
-mod schema;
 
 use std::fmt;
 use std::str::FromStr;
 
 use sqlx::AnyPool;
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 
 pub(crate) use grants::{CodeRow, FamilyRow, LoginRequestRow, SessionRow};
 pub(crate) use identities::{ClientRow, NewApiToken, UserRow};
@@ -28,6 +29,18 @@ pub enum StoreError {
     /// A row with the same key exists (a unique constraint held).
     #[error("a row with the same key already exists")]
     Duplicate,
+    /// The schema could not be brought up to date.
+    #[error("migrating the authorization server's tables: {0}")]
+    Migrate(#[source] MigrateError),
+    /// The database was migrated by a newer palisade-runtime than this one: refusing to run an
+    /// older binary over a schema it does not know.
+    #[error(
+        "the database holds authorization-server migration {version}, which this palisade-runtime does not know: it was migrated by a newer version"
+    )]
+    NewerDatabase {
+        /// The unknown migration.
+        version: i64,
+    },
     /// A stored value does not parse as what its column holds (written by something else).
     #[error("column {column} holds {value:?}, which is not valid")]
     Corrupt {
@@ -100,17 +113,12 @@ impl Store {
 
     async fn open(url: &str) -> Result<Self, StoreError> {
         let (pool, postgres) = crate::sql::connect(url).await?;
-        if postgres {
-            // Replicas starting together must not race on CREATE TABLE.
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(727274)")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::raw_sql(schema::MIGRATION).execute(&mut *tx).await?;
-            tx.commit().await?;
-        } else {
-            sqlx::raw_sql(schema::MIGRATION).execute(&pool).await?;
-        }
+        // sqlx's migrator takes a database lock on PostgreSQL, so replicas starting together
+        // apply each migration once.
+        migrator().run(&pool).await.map_err(|e| match e {
+            MigrateError::VersionMissing(version) => StoreError::NewerDatabase { version },
+            other => StoreError::Migrate(other),
+        })?;
         Ok(Self { pool, postgres })
     }
 
@@ -139,6 +147,34 @@ impl Store {
         Ok(removed)
     }
 }
+
+/// The server's versioned migrations, embedded. Released migrations never change (sqlx checks
+/// their checksums); a schema change is a new file. They keep their own table, so an audit store
+/// or the application sharing the database keeps its own migrations apart.
+fn migrator() -> Migrator {
+    let migration = |version, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    let mut migrator = Migrator::with_migrations(vec![
+        migration(1, "initial", include_str!("migrations/0001_initial.sql")),
+        migration(
+            2,
+            "hardening",
+            include_str!("migrations/0002_hardening.sql"),
+        ),
+    ]);
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+}
+
+/// Where the server's applied migrations are recorded.
+pub const MIGRATIONS_TABLE: &str = "palisade_server_migrations";
 
 /// A JSON array of strings stored as TEXT.
 fn to_list<S: AsRef<str>>(items: &[S]) -> String {
