@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<AuthorizationServer> {
     Router::new()
         .route("/admin/tenants", post(create_tenant))
         .route("/admin/keys/rotate", post(rotate_keys))
+        .route("/admin/keys/{kid}/revoke", post(revoke_key))
         .route("/admin/tenants/{tenant}/users", post(create_user))
         .route(
             "/admin/tenants/{tenant}/users/{user}/disable",
@@ -192,6 +193,21 @@ async fn rotate_keys(
     caller
         .identities(&server)
         .rotate_keys()
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke_key(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+) -> Result<Response, Problem> {
+    let caller = caller(&server, &headers).await?;
+    caller.platform()?;
+    caller
+        .identities(&server)
+        .revoke_key(&kid)
         .await
         .map_err(problem)?;
     Ok(StatusCode::NO_CONTENT.into_response())

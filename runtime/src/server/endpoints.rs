@@ -81,17 +81,22 @@ pub(crate) async fn verify(
     allow_expired: bool,
 ) -> Option<Map<String, Value>> {
     let hash: [u8; 32] = Sha256::digest(format!("{typ}\n{token}").as_bytes()).into();
-    let claims = match server.inner.verified.get(&hash) {
-        Some(claims) => claims,
+    let verified = match server.inner.verified.get(&hash) {
+        Some(verified) => verified,
         None => {
-            let claims = std::sync::Arc::new(verify_signature(server, token, typ).await?);
-            server.inner.verified.insert(hash, claims.clone());
-            claims
+            let verified = std::sync::Arc::new(verify_signature(server, token, typ).await?);
+            server.inner.verified.insert(hash, verified.clone());
+            verified
         }
     };
+    let (kid, claims) = &*verified;
+    // The signature's validity never changes, but its key can be withdrawn: a revoked key is no
+    // longer in the published set, and nothing it signed verifies.
+    let published = server.inner.keys.current(server.now()).await.ok()?;
+    published.find(kid)?;
     // Expiry is checked against the server's clock on every use, not by jsonwebtoken.
     let exp = claims.get("exp").and_then(Value::as_i64)?;
-    (allow_expired || exp > server.now()).then(|| (*claims).clone())
+    (allow_expired || exp > server.now()).then(|| claims.clone())
 }
 
 /// Every algorithm this server signs with; a key is pinned to one of them.
@@ -104,7 +109,7 @@ async fn verify_signature(
     server: &AuthorizationServer,
     token: &str,
     typ: &str,
-) -> Option<Map<String, Value>> {
+) -> Option<(String, Map<String, Value>)> {
     let parsed = jws::parse_jws(token, &SIGNING_ALGORITHMS).ok()?;
     if parsed
         .header
@@ -130,7 +135,7 @@ async fn verify_signature(
         claims.get("iss").and_then(Value::as_str) == Some(server.config().issuer.as_str());
     let complete = claims.get("sub").is_some_and(Value::is_string)
         && claims.get("exp").is_some_and(Value::is_i64);
-    (issued_here && complete).then_some(claims)
+    (issued_here && complete).then(|| (key.kid.clone(), claims))
 }
 
 /// Whether an access token's `jti` (or the grant it came from) is revoked.

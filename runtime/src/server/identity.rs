@@ -131,6 +131,24 @@ impl Identities {
         self.acting_as(&subject, None)
     }
 
+    /// Withdraws a compromised signing key at once (see [`KeyRing`](super::KeyRing)), audited
+    /// with this caller as the actor.
+    pub async fn revoke_key(&self, kid: &str) -> Result<(), ServerError> {
+        if !self
+            .server
+            .inner
+            .keys
+            .revoke(kid, self.server.now())
+            .await?
+        {
+            return Err(ServerError::NotFound(format!("signing key {kid}")));
+        }
+        // Claims verified under that key must not be served from the cache.
+        self.server.inner.verified.invalidate_all();
+        self.audit("keys.revoke", None, &format!("key/{kid}")).await;
+        Ok(())
+    }
+
     /// Rotates the signing keys, audited with this caller as the actor.
     pub async fn rotate_keys(&self) -> Result<(), ServerError> {
         self.server.inner.keys.rotate(self.server.now()).await?;

@@ -130,6 +130,8 @@ pub enum KeyState {
     Active,
     /// Published until the last token it signed has expired, no longer signing.
     Retired,
+    /// Withdrawn at once (compromised): never published again, nothing it signed verifies.
+    Revoked,
 }
 
 impl KeyState {
@@ -138,11 +140,12 @@ impl KeyState {
             Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Revoked => "revoked",
         }
     }
 
     pub(crate) fn parse(name: &str) -> Option<Self> {
-        [Self::Next, Self::Active, Self::Retired]
+        [Self::Next, Self::Active, Self::Retired, Self::Revoked]
             .into_iter()
             .find(|s| s.as_str() == name)
     }
@@ -229,6 +232,17 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Emergency revocation of a compromised key: it is unpublished at once and nothing it signed
+    /// verifies here any more (other replicas within their 30-second reload; services when their
+    /// key set refreshes). When it was the active key, the next key signs from now on and a new
+    /// next key is created. False when no published key has that id.
+    pub(crate) async fn revoke(&self, kid: &str, now: i64) -> Result<bool, ServerError> {
+        let next = self.generate()?;
+        let found = self.store.revoke_key(kid, &next, now).await?;
+        self.load(now).await?;
+        Ok(found)
+    }
+
     /// Rotation: the next key (published since the last rotation) becomes active, the active one
     /// retires, and a new next key is created and published.
     pub async fn rotate(&self, now: i64) -> Result<(), ServerError> {
@@ -287,6 +301,9 @@ impl KeyRing {
         let mut keys = Vec::new();
         for row in self.store.signing_keys().await? {
             let (kid, state, retired_at) = (row.kid, row.state, row.retired_at);
+            if state == KeyState::Revoked {
+                continue;
+            }
             if state == KeyState::Retired
                 && retired_at.is_some_and(|t| t + self.publish_retired_for < now)
             {

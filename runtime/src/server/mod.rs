@@ -181,10 +181,11 @@ pub(crate) struct Inner {
     /// Clients as last read, for one second: a change made on another replica (a disabled
     /// client, a rotated secret) applies there within that second; on this replica at once.
     pub(crate) clients: moka::sync::Cache<String, Option<Arc<identity::Client>>>,
-    /// Claims of access tokens whose signature verified, by SHA-256 of the token. A signature's
-    /// validity never changes; expiry and revocation are still checked on every use.
+    /// The signing key and claims of tokens whose signature verified, by SHA-256 of the token. A
+    /// signature's validity never changes; the key still being published, expiry and revocation
+    /// are checked on every use.
     pub(crate) verified:
-        moka::sync::Cache<[u8; 32], Arc<serde_json::Map<String, serde_json::Value>>>,
+        moka::sync::Cache<[u8; 32], Arc<(String, serde_json::Map<String, serde_json::Value>)>>,
     /// Bounds concurrent argon2 verifications (each holds 19 MiB and a core).
     pub(crate) password_checks: tokio::sync::Semaphore,
 }

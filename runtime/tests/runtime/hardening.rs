@@ -952,3 +952,68 @@ async fn introspection_is_for_resource_servers_of_the_tokens_tenant_and_audience
         "{answer}"
     );
 }
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Finding 14: there was no way to withdraw a compromised signing key before its tokens expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compromised_signing_key_is_withdrawn_at_once() {
+    let h = start(&sqlite()).await;
+    let root = admin_client(&h, &h.platform, &["platform-admin"]).await;
+    let admin = token_of(&h, &root).await;
+    let (_, issued) = h.client_credentials(None).await;
+    let before = issued["access_token"].as_str().unwrap().to_owned();
+    let compromised = kid_of(&before);
+    assert_eq!(h.introspect(&before).await["active"], true);
+
+    let (status, body) = admin_post(&h, &admin, &format!("/admin/keys/{compromised}/revoke")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let jwks: Value = h
+        .http
+        .get(h.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kids.contains(&compromised.as_str()),
+        "unpublished: {kids:?}"
+    );
+    assert_eq!(
+        kids.len(),
+        2,
+        "the promoted key and a new next key: {kids:?}"
+    );
+    assert_eq!(
+        h.introspect(&before).await["active"],
+        false,
+        "a token the revoked key signed"
+    );
+    let (_, issued) = h.client_credentials(None).await;
+    let after = issued["access_token"].as_str().unwrap();
+    assert_ne!(kid_of(after), compromised);
+    assert!(kids.contains(&kid_of(after).as_str()));
+    assert_eq!(h.introspect(after).await["active"], true);
+    // The admin token was signed by the revoked key too: it no longer works.
+    let (status, _) = admin_post(&h, &admin, "/admin/keys/rotate").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = token_of(&h, &root).await;
+    let (status, _) = admin_post(&h, &admin, "/admin/keys/no-such-key/revoke").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let entries = h.audited().await;
+    assert!(
+        entries.iter().any(|e| e.data.action == "keys.revoke"
+            && e.data.actor.as_ref().is_some_and(|a| a.subject == root.0)),
+        "the revocation is audited with its actor"
+    );
+}

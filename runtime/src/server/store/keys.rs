@@ -92,6 +92,61 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes a key that is not revoked yet. When it was the active one, the next key becomes
+    /// active and `new_next` is stored as the next key, so something always signs. False when
+    /// no such key exists.
+    pub(crate) async fn revoke_key(
+        &self,
+        kid: &str,
+        new_next: &NewKey,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(KEY_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM palisade_signing_keys WHERE kid = $1 AND state <> 'revoked'",
+        )
+        .bind(kid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(state) = state else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE palisade_signing_keys SET state = 'revoked', retired_at = $1 WHERE kid = $2",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await?;
+        let replace_next = state == KeyState::Next.as_str();
+        if state == KeyState::Active.as_str() {
+            sqlx::query("UPDATE palisade_signing_keys SET state = 'active', activated_at = $1 WHERE state = 'next'")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if replace_next || state == KeyState::Active.as_str() {
+            sqlx::query(
+                "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
+            )
+            .bind(&new_next.kid)
+            .bind(new_next.alg)
+            .bind(&new_next.public_jwk)
+            .bind(&new_next.sealed_private_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Rotation: the next key becomes active, the active one retires, and `new_next` is stored as
     /// the next key.
     pub(crate) async fn rotate_keys(&self, new_next: &NewKey, now: i64) -> Result<(), StoreError> {
