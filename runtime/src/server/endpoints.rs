@@ -1,7 +1,7 @@
 //! Discovery (what is really supported), JWKS (public members only), introspection (RFC 7662), revocation (RFC 7009), userinfo and end session.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Algorithm;
@@ -415,23 +415,4 @@ pub(crate) async fn userinfo(
         "roles": user.roles,
         "preferred_username": user.username,
     }))
-}
-
-pub(crate) async fn end_session(
-    State(server): State<AuthorizationServer>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
-    let params = match Params::from_pairs(pairs) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let mut client = None;
-    if let Some(hint) = params.get("id_token_hint")
-        && let Some(claims) = verify(&server, hint, "jwt", true).await
-        && let Some(aud) = claims.get("aud").and_then(Value::as_str)
-    {
-        client = server.identities().client(aud).await.ok().flatten();
-    }
-    super::logout::end_session(&server, &headers, &params, client).await
 }

@@ -297,7 +297,10 @@ impl AuthorizationServer {
                 "/userinfo",
                 get(endpoints::userinfo).post(endpoints::userinfo),
             )
-            .route("/end_session", get(endpoints::end_session))
+            .route(
+                "/end_session",
+                get(logout::end_session).post(logout::confirm),
+            )
             .merge(admin::routes())
             // Every legitimate request body is a small form or JSON document.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1017,3 +1017,99 @@ async fn a_compromised_signing_key_is_withdrawn_at_once() {
         "the revocation is audited with its actor"
     );
 }
+
+/// Finding 11: `GET /end_session` signed out without confirmation, with a hint of any age for
+/// any user. Only an ID token of the session's user, issued during the session, signs out at
+/// once; anything else gets a confirmation form checked by CSRF double submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_without_a_hint_for_the_session_asks_first() {
+    let h = start(&sqlite()).await;
+    let (verifier, challenge) = pkce("logout");
+    let (query, session) = h.sign_in(&h.web_id, &challenge).await;
+    let (_, tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
+    let own_hint = tokens["id_token"].as_str().unwrap().to_owned();
+    let still_signed_in = || async {
+        let response = h
+            .http
+            .get(h.authorize_url(&h.web_id, &challenge, &[("prompt", "none")]))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        query_of(response.headers()["location"].to_str().unwrap()).contains_key("code")
+    };
+    let end_session = |extra: Vec<(&'static str, String)>, cookies: String| {
+        let url = url::Url::parse_with_params(&h.url("/end_session"), &extra).unwrap();
+        let request = h.http.get(url).header("cookie", cookies);
+        async move { request.send().await.unwrap() }
+    };
+    // A link on another site: no hint, or a hint for someone else.
+    let forged = end_session(vec![], session.clone()).await;
+    assert_eq!(forged.status(), StatusCode::OK);
+    assert_eq!(forged.headers()["cache-control"], "no-store");
+    let html = forged.text().await.unwrap();
+    assert!(html.contains("Sign out of this server?"), "{html}");
+    assert!(still_signed_in().await, "a bare GET signs nobody out");
+    let bob = {
+        h.server
+            .identities()
+            .create_user(palisade_runtime::server::NewUser {
+                tenant: h.tenant.clone(),
+                username: "bob".into(),
+                password: Secret::new(PASSWORD),
+                roles: vec![],
+            })
+            .await
+            .unwrap();
+        let (verifier, challenge) = pkce("bob");
+        let (query, _) = sign_in_as(&h, "bob", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+        let (_, tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
+        tokens["id_token"].as_str().unwrap().to_owned()
+    };
+    let response = end_session(vec![("id_token_hint", bob)], session.clone()).await;
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign out of this server?")
+    );
+    assert!(
+        still_signed_in().await,
+        "another user's hint signs nobody out"
+    );
+    // The confirmation without the browser's CSRF cookie is refused.
+    let status = h
+        .http
+        .post(h.url("/end_session"))
+        .header("cookie", &session)
+        .form(&[("csrf", hidden(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(still_signed_in().await);
+    // The session's own hint signs out at once and goes back to the registered URI, uncached.
+    let response = end_session(
+        vec![
+            ("id_token_hint", own_hint),
+            (
+                "post_logout_redirect_uri",
+                crate::server::POST_LOGOUT.into(),
+            ),
+            ("state", "s-1".into()),
+        ],
+        session.clone(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(crate::server::POST_LOGOUT)
+    );
+    assert!(!still_signed_in().await, "signed out");
+}

@@ -935,7 +935,8 @@ async fn prompt_none_sessions_and_csrf(h: &Harness) {
     assert_eq!(posted.status(), StatusCode::OK);
     assert!(posted.text().await.unwrap().contains("name=\"csrf\""));
 
-    // End session: the cookie no longer signs in.
+    // End session without a hint asks first (issue 10, finding 11); confirmed, the cookie no
+    // longer signs in.
     let response = h
         .http
         .get(h.url("/end_session"))
@@ -944,6 +945,18 @@ async fn prompt_none_sessions_and_csrf(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let csrf_cookie = set_cookie(&response, "palisade_csrf").unwrap();
+    let html = response.text().await.unwrap();
+    let response = h
+        .http
+        .post(h.url("/end_session"))
+        .header("cookie", format!("{session}; {csrf_cookie}"))
+        .form(&[("csrf", hidden(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("signed out"));
     let response = h
         .http
         .get(h.authorize_url(&h.web_id, &challenge, &[("prompt", "none")]))
