@@ -165,6 +165,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// A token whose signature verified: the signing key's id and the claims.
+pub(crate) type VerifiedToken = (String, serde_json::Map<String, serde_json::Value>);
+
 /// The authorization server: cheap to clone, one per process.
 #[derive(Clone)]
 pub struct AuthorizationServer {
@@ -184,8 +187,7 @@ pub(crate) struct Inner {
     /// The signing key and claims of tokens whose signature verified, by SHA-256 of the token. A
     /// signature's validity never changes; the key still being published, expiry and revocation
     /// are checked on every use.
-    pub(crate) verified:
-        moka::sync::Cache<[u8; 32], Arc<(String, serde_json::Map<String, serde_json::Value>)>>,
+    pub(crate) verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
     /// Bounds concurrent argon2 verifications (each holds 19 MiB and a core).
     pub(crate) password_checks: tokio::sync::Semaphore,
 }
