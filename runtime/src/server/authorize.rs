@@ -16,6 +16,10 @@ use super::{AuthorizationServer, OAuthError, digest, random_token};
 use crate::audit::{Outcome, event_type};
 use crate::principal::PrincipalKind;
 
+/// Attempts a minute allowed from one source address, as a multiple of the per-user-name limit
+/// (several people may share an address).
+const ADDRESS_LIMIT_FACTOR: i64 = 10;
+
 /// The longest `state` accepted: it is stored with the login form and echoed to the client.
 pub const MAX_STATE: usize = 512;
 /// The longest `nonce` accepted: it is stored with the code and copied into the ID token.
@@ -348,6 +352,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(server): State<AuthorizationServer>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now = server.now();
@@ -408,14 +413,32 @@ pub(crate) async fn login(
         )
         .await;
     }
+    // Each attempt is counted before the password is checked, atomically in the store (so
+    // parallel attempts cannot all slip under the limit, and replicas share the count): per user
+    // name, and per source address when the server is told the peer's address. A success takes
+    // its attempt back, so only failures stay counted.
     let limit_key = format!("login:{}:{}", client.tenant_id, form.username);
-    if server.over_limit(&limit_key) {
-        return page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Sign in",
-            "<p class=\"error\">Too many failed attempts. Try again in a minute.</p>",
-            None,
-        );
+    let address_key = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|peer| format!("address:{}", peer.0.ip()));
+    let limit = i64::from(server.config().failure_limit);
+    let mut allowed = store.reserve_attempt(&limit_key, now, 60, limit).await;
+    if let (Ok(true), Some(key)) = (&allowed, &address_key) {
+        allowed = store
+            .reserve_attempt(key, now, 60, limit * ADDRESS_LIMIT_FACTOR)
+            .await;
+    }
+    match allowed {
+        Ok(true) => {}
+        Ok(false) => {
+            return page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Sign in",
+                "<p class=\"error\">Too many attempts. Try again in a minute.</p>",
+                None,
+            );
+        }
+        Err(e) => return OAuthError::from(e).into_response(),
     }
     let user = match server
         .identities()
@@ -426,7 +449,6 @@ pub(crate) async fn login(
         Err(e) => return OAuthError::from(e).into_response(),
     };
     let Some(user) = user else {
-        server.count_failure(&limit_key);
         let entry = server
             .entry(event_type::LOGIN, "login", Outcome::Failure)
             .reason("unknown user or wrong password")
@@ -440,6 +462,10 @@ pub(crate) async fn login(
         )
         .await;
     };
+    let _ = store.release_attempt(&limit_key).await;
+    if let Some(key) = &address_key {
+        let _ = store.release_attempt(key).await;
+    }
     // A new sign-in ends any session this browser had: a session id is never reused across logins.
     if let Some(previous) = cookie(&server, &headers, SESSION_COOKIE) {
         let _ = store.delete_session(&digest(&previous)).await;

@@ -280,10 +280,15 @@ impl Identities {
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_owned(), |(_, hash)| hash.clone());
         // argon2 takes memory and a core for a while: off the async threads, a few at a time.
-        let _permit = self
-            .server
-            .inner
-            .password_checks
+        // Unknown names queue for their own permit, so a flood of them cannot starve the
+        // sign-ins of real users (under such a flood, unknown names answer more slowly: the
+        // price of keeping real users served).
+        let permits = if found.is_some() {
+            &self.server.inner.password_checks
+        } else {
+            &self.server.inner.unknown_user_checks
+        };
+        let _permit = permits
             .acquire()
             .await
             .map_err(|_| ServerError::PasswordHash)?;

@@ -190,6 +190,8 @@ pub(crate) struct Inner {
     pub(crate) verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
     /// Bounds concurrent argon2 verifications (each holds 19 MiB and a core).
     pub(crate) password_checks: tokio::sync::Semaphore,
+    /// Bounds the verifications against the fixed hash that unknown user names get.
+    pub(crate) unknown_user_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -253,6 +255,7 @@ impl AuthorizationServer {
                 clients,
                 verified,
                 password_checks: tokio::sync::Semaphore::new(2),
+                unknown_user_checks: tokio::sync::Semaphore::new(1),
             }),
         };
         server.spawn_purge();

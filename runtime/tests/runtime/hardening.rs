@@ -1113,3 +1113,124 @@ async fn logout_without_a_hint_for_the_session_asks_first() {
     );
     assert!(!still_signed_in().await, "signed out");
 }
+
+/// A login form ready to submit: its fields and the browser's CSRF cookie.
+async fn login_form(h: &Harness) -> (String, String, String) {
+    let (_, challenge) = pkce("throttle");
+    let form = h
+        .http
+        .get(h.authorize_url(&h.web_id, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&form, "palisade_csrf").unwrap();
+    let html = form.text().await.unwrap();
+    (hidden(&html, "request_id"), hidden(&html, "csrf"), cookie)
+}
+
+async fn submit_login(
+    http: reqwest::Client,
+    url: String,
+    form: (String, String, String),
+    username: String,
+    password: String,
+) -> StatusCode {
+    let (request_id, csrf, cookie) = form;
+    http.post(url)
+        .header("cookie", cookie)
+        .form(&[
+            ("request_id", request_id),
+            ("csrf", csrf),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Finding 4: the failure check ran before argon2 and the count after, so parallel attempts all
+/// passed; and unknown user names queued real sign-ins behind the same two argon2 permits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttle_holds_under_concurrency_and_real_users_are_still_served() {
+    let h = start(&sqlite()).await;
+    // 24 wrong passwords for one user at once: at most the limit (10) are checked.
+    let mut forms = Vec::new();
+    for _ in 0..24 {
+        forms.push(login_form(&h).await);
+    }
+    let attempts: Vec<_> = forms
+        .into_iter()
+        .map(|form| {
+            tokio::spawn(submit_login(
+                h.http.clone(),
+                h.url("/authorize/login"),
+                form,
+                h.username.clone(),
+                "not the password".into(),
+            ))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, throttled), (10, 14), "{statuses:?}");
+
+    // A flood of unknown names does not hold up a real user's sign-in: the real user's login
+    // finishes while most of the flood is still waiting (its own argon2 permits).
+    h.server
+        .identities()
+        .create_user(palisade_runtime::server::NewUser {
+            tenant: h.tenant.clone(),
+            username: "bob".into(),
+            password: Secret::new(PASSWORD),
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    let mut forms = Vec::new();
+    for _ in 0..13 {
+        forms.push(login_form(&h).await);
+    }
+    let real = forms.pop().unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood: Vec<_> = forms
+        .into_iter()
+        .enumerate()
+        .map(|(i, form)| {
+            let (http, url, done) = (h.http.clone(), h.url("/authorize/login"), done.clone());
+            tokio::spawn(async move {
+                submit_login(http, url, form, format!("nobody-{i}"), "guess".into()).await;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let status = submit_login(
+        h.http.clone(),
+        h.url("/authorize/login"),
+        real,
+        "bob".into(),
+        PASSWORD.into(),
+    )
+    .await;
+    let flood_done = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(status, StatusCode::SEE_OTHER, "the real sign-in succeeds");
+    assert!(
+        flood_done <= 6,
+        "the real sign-in waited for {flood_done} of 12 unknown-name attempts"
+    );
+    for attempt in flood {
+        attempt.await.unwrap();
+    }
+}

@@ -345,6 +345,42 @@ impl Store {
         Ok(())
     }
 
+    /// Counts one attempt under `key` in the current window of `window` seconds; false when the
+    /// window already holds `limit` attempts. One statement, so concurrent attempts on any
+    /// replica are counted exactly.
+    pub(crate) async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        limit: i64,
+    ) -> Result<bool, StoreError> {
+        let attempts: i64 = sqlx::query_scalar(
+            "INSERT INTO palisade_login_attempts (throttle_key, window_start, attempts) VALUES ($1, $2, 1) \
+             ON CONFLICT (throttle_key) DO UPDATE SET \
+             attempts = CASE WHEN palisade_login_attempts.window_start <= $3 THEN 1 ELSE palisade_login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN palisade_login_attempts.window_start <= $3 THEN $2 ELSE palisade_login_attempts.window_start END \
+             RETURNING attempts",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(attempts <= limit)
+    }
+
+    /// Takes back an attempt reserved under `key` (it succeeded): only failures stay counted.
+    pub(crate) async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE palisade_login_attempts SET attempts = attempts - 1 WHERE throttle_key = $1 AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records a client assertion's id until it expires; false when it was seen before (a
     /// replay, on this replica or another).
     pub(crate) async fn record_assertion_id(

@@ -134,6 +134,7 @@ impl Store {
             "DELETE FROM palisade_refresh_tokens WHERE expires_at < $1",
             "DELETE FROM palisade_access_tokens WHERE expires_at < $1",
             "DELETE FROM palisade_assertion_ids WHERE expires_at < $1",
+            "DELETE FROM palisade_login_attempts WHERE window_start < $1 - 3600",
             // A grant with no code, refresh token or access-token row left is over; only grants
             // started before now, so one being created cannot go.
             "DELETE FROM palisade_families WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM palisade_codes c WHERE c.family_id = palisade_families.id) AND NOT EXISTS (SELECT 1 FROM palisade_refresh_tokens r WHERE r.family_id = palisade_families.id) AND NOT EXISTS (SELECT 1 FROM palisade_access_tokens a WHERE a.family_id = palisade_families.id)",
