@@ -2,12 +2,14 @@
 
 mod emitter;
 mod entry;
+mod kind;
 mod sink;
 #[cfg(feature = "sql")]
 mod store;
 
 pub use emitter::{AuditEmitter, EmitterConfig, QueueFull};
 pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type};
+pub use kind::SinkKind;
 pub use sink::{AuditSink, JsonLinesSink, MemorySink};
 #[cfg(feature = "sql")]
 pub use store::{ChainBreak, SqlAuditStore, StoredEntry, VerifyReport};
@@ -26,6 +28,9 @@ pub enum AuditError {
     #[cfg(feature = "sql")]
     #[error("audit store: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The `database` sink was asked for without a database (or without the `sql` feature).
+    #[error("audit sink \"database\" needs a database URL and the runtime's sql feature")]
+    NoDatabase,
     /// A lock was poisoned by a panicking writer.
     #[error("audit sink lock poisoned")]
     Poisoned,

@@ -58,6 +58,22 @@ pub(crate) async fn discovery(State(server): State<AuthorizationServer>) -> Resp
     response
 }
 
+/// Liveness: the process serves.
+pub(crate) async fn healthz() -> Response {
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// Readiness: the store answers and a key signs; 503 otherwise (the cause is logged, not shown).
+pub(crate) async fn readyz(State(server): State<AuthorizationServer>) -> Response {
+    match server.ready().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+    }
+}
+
 pub(crate) async fn jwks(State(server): State<AuthorizationServer>) -> Response {
     match server.keys().jwks(server.now()).await {
         Ok(body) => {

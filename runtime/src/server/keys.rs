@@ -19,8 +19,10 @@ use super::{ServerError, random_token};
 use crate::pem::pem;
 use crate::secrets::Secret;
 
-/// The signature algorithm of the server's keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The signature algorithm of the server's keys. In configuration, its JOSE name: `"ES256"`,
+/// `"EdDSA"` or `"RS256"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(try_from = "String")]
 #[non_exhaustive]
 pub enum KeyAlgorithm {
     /// ECDSA P-256 with SHA-256 (the default: small keys and tokens, fast).
@@ -42,7 +44,7 @@ impl KeyAlgorithm {
         }
     }
 
-    fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         match name {
             "ES256" => Some(Self::Es256),
             "EdDSA" => Some(Self::EdDsa),
@@ -132,6 +134,16 @@ pub enum KeyState {
     Retired,
     /// Withdrawn at once (compromised): never published again, nothing it signed verifies.
     Revoked,
+}
+
+impl TryFrom<String> for KeyAlgorithm {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::parse(&name).ok_or_else(|| {
+            format!("unknown key algorithm {name:?} (expected \"ES256\", \"EdDSA\" or \"RS256\")")
+        })
+    }
 }
 
 impl KeyState {

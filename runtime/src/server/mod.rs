@@ -83,6 +83,10 @@ pub struct ServerConfig {
     /// The tenant whose `platform-admin` role may manage every tenant through the admin API
     /// (default none: the admin API manages single tenants only).
     pub platform_tenant: Option<String>,
+    /// Browser origins (`https://app.example.com`, exactly) allowed to call the token, revocation,
+    /// userinfo, discovery and JWKS endpoints from script: public clients in a browser. Default
+    /// none: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -102,6 +106,7 @@ impl ServerConfig {
             failure_limit: 10,
             allow_insecure_http: false,
             platform_tenant: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 
@@ -219,6 +224,9 @@ impl AuthorizationServer {
         if !scheme_ok || url.query().is_some() || url.fragment().is_some() {
             return Err(ServerError::Issuer(config.issuer.clone()));
         }
+        for origin in &config.cors_allowed_origins {
+            check_origin(origin, config.allow_insecure_http)?;
+        }
         let now = clock.now();
         let keys = KeyRing::open(
             store.clone(),
@@ -280,7 +288,9 @@ impl AuthorizationServer {
 
     /// Every endpoint, at the paths the discovery document names.
     pub fn router(&self) -> Router {
-        Router::new()
+        // What a browser application (a public client) calls from script: open to the
+        // configured origins only, exactly as written, and to none by default.
+        let browser_facing = Router::new()
             .route(
                 "/.well-known/openid-configuration",
                 get(endpoints::discovery),
@@ -291,17 +301,25 @@ impl AuthorizationServer {
             )
             .route("/jwks", get(endpoints::jwks))
             .route("/token", post(token::token))
+            .route("/revoke", post(endpoints::revoke))
+            .route(
+                "/userinfo",
+                get(endpoints::userinfo).post(endpoints::userinfo),
+            );
+        let browser_facing = match self.cors() {
+            Some(cors) => browser_facing.layer(cors),
+            None => browser_facing,
+        };
+        Router::new()
+            .route("/healthz", get(endpoints::healthz))
+            .route("/readyz", get(endpoints::readyz))
+            .merge(browser_facing)
             .route(
                 "/authorize",
                 get(authorize::authorize).post(authorize::authorize_post),
             )
             .route("/authorize/login", post(authorize::login))
             .route("/introspect", post(endpoints::introspect))
-            .route("/revoke", post(endpoints::revoke))
-            .route(
-                "/userinfo",
-                get(endpoints::userinfo).post(endpoints::userinfo),
-            )
             .route(
                 "/end_session",
                 get(logout::end_session).post(logout::confirm),
@@ -310,6 +328,43 @@ impl AuthorizationServer {
             // Every legitimate request body is a small form or JSON document.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
+    }
+
+    /// CORS for the browser-facing endpoints, when origins are configured.
+    fn cors(&self) -> Option<tower_http::cors::CorsLayer> {
+        let origins: Vec<axum::http::HeaderValue> = self
+            .inner
+            .config
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
+            .collect();
+        (!origins.is_empty()).then(|| {
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                ])
+                .max_age(Duration::from_secs(600))
+        })
+    }
+
+    /// Ready to serve: the store answers and a signing key is active.
+    pub async fn ready(&self) -> Result<(), ServerError> {
+        self.inner.store.ping().await?;
+        if self
+            .inner
+            .keys
+            .current(self.now())
+            .await?
+            .active()
+            .is_none()
+        {
+            return Err(ServerError::NotFound("an active signing key".into()));
+        }
+        Ok(())
     }
 
     /// Tenants, users, clients and API tokens.
@@ -363,6 +418,23 @@ impl AuthorizationServer {
             })
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// A CORS origin is exactly `scheme://host[:port]`: https (http only when plain HTTP is allowed
+/// for development), no path, no wildcard.
+fn check_origin(origin: &str, allow_http: bool) -> Result<(), ServerError> {
+    let invalid = || {
+        ServerError::Invalid(format!(
+            "CORS origin {origin:?} must be exactly https://host[:port] (no path, no wildcard)"
+        ))
+    };
+    let url = url::Url::parse(origin).map_err(|_| invalid())?;
+    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+    let exact = url.origin().ascii_serialization() == origin;
+    if !scheme_ok || !exact || origin.contains('*') {
+        return Err(invalid());
+    }
+    Ok(())
 }
 
 /// `bytes` random bytes from the system generator, base64url without padding.

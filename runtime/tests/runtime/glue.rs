@@ -82,3 +82,144 @@ fn configuration_enums_deserialize_by_name() {
     .to_string();
     assert!(error.contains("at+jwt") && error.contains("JWT"), "{error}");
 }
+
+#[derive(serde::Deserialize)]
+struct ControlPlaneSettings {
+    key_algorithm: palisade_runtime::server::KeyAlgorithm,
+    sink: palisade_runtime::audit::SinkKind,
+}
+
+#[test]
+fn key_algorithms_and_audit_sinks_deserialize_by_name() {
+    use palisade_runtime::audit::SinkKind;
+    use palisade_runtime::server::KeyAlgorithm;
+    let cases = [
+        (
+            r#"{"key_algorithm": "ES256", "sink": "stdout"}"#,
+            KeyAlgorithm::Es256,
+            SinkKind::Stdout,
+        ),
+        (
+            r#"{"key_algorithm": "EdDSA", "sink": "database"}"#,
+            KeyAlgorithm::EdDsa,
+            SinkKind::Database,
+        ),
+        (
+            r#"{"key_algorithm": "RS256", "sink": "stdout"}"#,
+            KeyAlgorithm::Rs256,
+            SinkKind::Stdout,
+        ),
+    ];
+    for (text, algorithm, sink) in cases {
+        let settings: ControlPlaneSettings = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            (settings.key_algorithm, settings.sink),
+            (algorithm, sink),
+            "{text}"
+        );
+    }
+    let error = serde_json::from_str::<ControlPlaneSettings>(
+        r#"{"key_algorithm": "HS256", "sink": "stdout"}"#,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("HS256") && error.contains("EdDSA"),
+        "{error}"
+    );
+    assert!(
+        serde_json::from_str::<ControlPlaneSettings>(
+            r#"{"key_algorithm": "ES256", "sink": "syslog"}"#
+        )
+        .is_err()
+    );
+}
+
+/// The control plane's health, readiness and CORS come with the server's router.
+#[tokio::test]
+async fn the_server_router_answers_health_readiness_and_cors_for_configured_origins_only() {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
+    use palisade_runtime::secrets::Secret;
+    use palisade_runtime::server::{
+        AuthorizationServer, KeyEncryptionKey, ServerConfig, Store, SystemClock,
+    };
+    use tower::ServiceExt;
+
+    let open = |origins: Vec<String>| async move {
+        let mut config = ServerConfig::new("https://issuer.test");
+        config.cors_allowed_origins = origins;
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let kek = KeyEncryptionKey::from_secret(&Secret::new(
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ))
+        .unwrap();
+        let audit = AuditEmitter::spawn(
+            "urn:test",
+            Arc::new(MemorySink::new()),
+            EmitterConfig::default(),
+        );
+        AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock)).await
+    };
+    let server = open(vec!["https://app.test".into()]).await.unwrap();
+    let call = |request: Request<Body>| {
+        let router = server.router();
+        async move { router.oneshot(request).await.unwrap() }
+    };
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    assert_eq!(call(get("/healthz")).await.status(), StatusCode::OK);
+    assert_eq!(call(get("/readyz")).await.status(), StatusCode::OK);
+    let preflight = |path: &str, origin: &str| {
+        Request::options(path)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = |response: &axum::response::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let mut wrong = Vec::new();
+    for (path, origin, expected) in [
+        ("/token", "https://app.test", Some("https://app.test")),
+        ("/userinfo", "https://app.test", Some("https://app.test")),
+        ("/token", "https://evil.test", None),
+        ("/introspect", "https://app.test", None),
+        ("/admin/tenants", "https://app.test", None),
+    ] {
+        let got = allowed(&call(preflight(path, origin)).await);
+        if got.as_deref() != expected {
+            wrong.push(format!(
+                "{path} from {origin}: {got:?}, expected {expected:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // Off by default; a wildcard or a path is refused at start-up.
+    let default = open(Vec::new()).await.unwrap();
+    let response = default
+        .router()
+        .oneshot(preflight("/token", "https://app.test"))
+        .await
+        .unwrap();
+    assert_eq!(allowed(&response), None);
+    for bad in [
+        "*",
+        "https://app.test/",
+        "https://app.test/callback",
+        "http://app.test",
+    ] {
+        let error = open(vec![bad.into()]).await.err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("CORS origin")),
+            "{bad}: {error:?}"
+        );
+    }
+}

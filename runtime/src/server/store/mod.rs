@@ -122,6 +122,12 @@ impl Store {
         Ok(Self { pool, postgres })
     }
 
+    /// Whether the database answers.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Deletes expired login requests, codes, sessions and refresh tokens, revocation rows of
     /// access tokens that have expired anyway, and grants with nothing left. Returns how many
     /// rows went.
