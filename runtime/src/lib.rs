@@ -15,6 +15,8 @@ mod pem;
 pub mod principal;
 pub mod problem;
 pub mod secrets;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "sql")]

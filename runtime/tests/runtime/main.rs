@@ -13,6 +13,7 @@ mod remote_keys;
 mod replicas;
 mod secrets;
 mod server;
+mod serving;
 mod stack;
 mod support;
 mod wycheproof;
