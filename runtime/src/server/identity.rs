@@ -38,6 +38,24 @@ pub(crate) type Client = ClientRow;
 /// A user as stored.
 pub(crate) type User = UserRow;
 
+/// The `client_id` of development tokens: no client has it.
+pub const DEVELOPMENT_CLIENT_ID: &str = "palisade-development";
+
+/// A development access token to sign ([`Identities::development_token`]).
+#[derive(Debug, Clone, Default)]
+pub struct DevelopmentToken {
+    /// The tenant (`tenant_id`).
+    pub tenant: String,
+    /// The service it is for (`aud`).
+    pub audience: String,
+    /// Who it names (`sub`).
+    pub subject: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+}
+
 /// An API token to create.
 #[derive(Debug, Clone, Default)]
 pub struct ApiTokenSpec {
@@ -147,6 +165,51 @@ impl Identities {
         self.server.inner.verified.invalidate_all();
         self.audit("keys.revoke", None, &format!("key/{kid}")).await;
         Ok(())
+    }
+
+    /// Signs an access token for a local service in development, without a client: the
+    /// control plane's `token` command, so a freshly generated service can be called at once.
+    /// Refused unless plain HTTP is allowed (the development profile); audited with this caller
+    /// as the actor. Its `client_id` is [`DEVELOPMENT_CLIENT_ID`], which no client has, so
+    /// introspection answers it inactive: it is for services that validate JWTs themselves.
+    pub async fn development_token(&self, spec: DevelopmentToken) -> Result<String, ServerError> {
+        let config = self.server.config();
+        if !config.allow_insecure_http {
+            return Err(ServerError::Invalid(
+                "development tokens are signed only in development (issuer.allow_insecure_http)"
+                    .into(),
+            ));
+        }
+        let tenant = self.existing_tenant(&spec.tenant).await?;
+        if spec.audience.is_empty() || spec.subject.is_empty() {
+            return Err(ServerError::Invalid(
+                "a development token needs an audience and a subject".into(),
+            ));
+        }
+        let now = self.server.now();
+        let (token, jti) = super::token::access_token(
+            &self.server,
+            &super::token::AccessClaims {
+                subject: &spec.subject,
+                client_id: DEVELOPMENT_CLIENT_ID,
+                tenant: &tenant,
+                roles: &spec.roles,
+                scopes: &spec.scopes,
+                audience: &spec.audience,
+                kind: Some("user"),
+            },
+            now,
+        )
+        .await
+        .map_err(|e| ServerError::Invalid(e.description))?;
+        self.audit_event(
+            event_type::TOKEN_ISSUED,
+            "token.development",
+            Some(&tenant),
+            &format!("jti/{jti}"),
+        )
+        .await;
+        Ok(token)
     }
 
     /// Rotates the signing keys, audited with this caller as the actor.

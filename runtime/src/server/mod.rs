@@ -34,7 +34,8 @@ pub use authorize::{MAX_NONCE, MAX_STATE};
 pub use client_auth::{MAX_PARAM_BYTES, MAX_PARAMS};
 pub use error::OAuthError;
 pub use identity::{
-    ApiTokenInfo, ApiTokenSpec, ClientSpec, CreatedApiToken, CreatedClient, Identities, NewUser,
+    ApiTokenInfo, ApiTokenSpec, ClientSpec, CreatedApiToken, CreatedClient, DEVELOPMENT_CLIENT_ID,
+    DevelopmentToken, Identities, NewUser,
 };
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
 pub use store::{GrantType, Store, StoreError};

@@ -129,7 +129,7 @@ async fn client_credentials(
         server,
         &AccessClaims {
             subject: &client.client_id,
-            client: &client,
+            client_id: &client.client_id,
             tenant: &client.tenant_id,
             roles: &client.roles,
             scopes: &scopes,
@@ -214,7 +214,7 @@ fn audience(client: &Client, params: &Params) -> Result<String, OAuthError> {
 
 pub(crate) struct AccessClaims<'a> {
     pub(crate) subject: &'a str,
-    pub(crate) client: &'a Client,
+    pub(crate) client_id: &'a str,
     pub(crate) tenant: &'a TenantId,
     pub(crate) roles: &'a [String],
     pub(crate) scopes: &'a [String],
@@ -237,7 +237,7 @@ pub(crate) async fn access_token(
         "nbf": now,
         "exp": now + server.config().access_token_ttl,
         "jti": jti,
-        "client_id": claims.client.client_id,
+        "client_id": claims.client_id,
         "scope": claims.scopes.join(" "),
         "tenant_id": claims.tenant,
         "roles": claims.roles,
@@ -378,7 +378,7 @@ async fn tokens_for(
         server,
         &AccessClaims {
             subject: &user.id,
-            client,
+            client_id: &client.client_id,
             tenant: &family.tenant_id,
             roles: &user.roles,
             scopes,

@@ -223,3 +223,87 @@ async fn the_server_router_answers_health_readiness_and_cors_for_configured_orig
         );
     }
 }
+
+/// The control plane's `token` command: a development access token for a local service, only in
+/// development.
+#[tokio::test]
+async fn development_tokens_are_signed_in_development_only() {
+    use std::sync::Arc;
+
+    use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
+    use palisade_runtime::secrets::Secret;
+    use palisade_runtime::server::{
+        AuthorizationServer, DevelopmentToken, KeyEncryptionKey, ServerConfig, Store, SystemClock,
+    };
+
+    let open = |insecure: bool| async move {
+        let mut config = ServerConfig::new(if insecure {
+            "http://127.0.0.1:9000"
+        } else {
+            "https://issuer.test"
+        });
+        config.allow_insecure_http = insecure;
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let kek = KeyEncryptionKey::from_secret(&Secret::new(
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ))
+        .unwrap();
+        let audit = AuditEmitter::spawn(
+            "urn:test",
+            Arc::new(MemorySink::new()),
+            EmitterConfig::default(),
+        );
+        let server = AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        server
+            .identities()
+            .create_tenant("dev", "Development")
+            .await
+            .unwrap();
+        server
+    };
+    let spec = DevelopmentToken {
+        tenant: "dev".into(),
+        audience: "notes-api".into(),
+        subject: "developer".into(),
+        roles: vec!["writer".into()],
+        ..DevelopmentToken::default()
+    };
+    let token = open(true)
+        .await
+        .identities()
+        .acting_as_local_operator()
+        .development_token(spec.clone())
+        .await
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            &claims["aud"],
+            &claims["tenant_id"],
+            &claims["roles"],
+            &claims["sub"]
+        ),
+        (
+            &"notes-api".into(),
+            &"dev".into(),
+            &serde_json::json!(["writer"]),
+            &"developer".into()
+        )
+    );
+    let refused = open(false)
+        .await
+        .identities()
+        .development_token(spec)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("development"), "{refused}");
+}
