@@ -1,4 +1,4 @@
-//! End to end: every `service` variant is generated against this workspace's runtime, and its own
+//! End to end: every `service` and `control-plane` variant is generated against this workspace's runtime, and its own
 //! `cargo test` and `cargo clippy --all-targets -- -D warnings` pass; the sqlite variant's binary is
 //! then run and called over real HTTP with tokens from the runtime's test authority.
 
@@ -81,7 +81,7 @@ fn generate(dir: &Path, template: &str, name: &str, defines: &[&str]) -> PathBuf
 fn generated_variants_build_test_lint_and_serve() {
     let dir = scratch("e2e");
     let database = std::env::var("PALISADE_TEST_DATABASE_URL").ok();
-    let variants: [(&str, &str, &[&str]); 4] = [
+    let variants: [(&str, &str, &[&str]); 5] = [
         ("service", "svc-sqlite", &[]),
         ("service", "svc-none", &["database=none", "docker=false"]),
         (
@@ -90,11 +90,12 @@ fn generated_variants_build_test_lint_and_serve() {
             &["database=postgres", "audit_sink=database"],
         ),
         ("control-plane", "cp-sqlite", &[]),
+        ("control-plane", "cp-postgres", &["database=postgres"]),
     ];
     for (template, name, defines) in variants {
         let project = generate(&dir, template, name, defines);
         let mut envs = Vec::new();
-        if name == "svc-postgres" {
+        if name.ends_with("-postgres") {
             match &database {
                 Some(url) => envs.push(("TEST_DATABASE_URL", url.clone())),
                 None => {

@@ -3,7 +3,10 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use palisade_runtime::audit::SinkKind;
 use palisade_runtime::secrets::SecretRef;
+use palisade_runtime::secrets::keyvault::AzureCredentialSource;
+use palisade_runtime::server::KeyAlgorithm;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -19,6 +22,8 @@ pub struct Config {
     pub keys: Keys,
     /// Secret resolution.
     pub secrets: Secrets,
+    /// Where audit entries go.
+    pub audit: Audit,
     /// First-start set-up.
     pub bootstrap: Bootstrap,
 }
@@ -34,6 +39,13 @@ pub struct Server {
     pub tls_certificate: String,
     /// A reference to the PEM private key.
     pub tls_private_key: String,
+    /// Connections served at once; more wait in the listener's backlog.
+    pub max_connections: usize,
+    /// A request not answered within this many seconds gets 408.
+    pub request_timeout_seconds: u64,
+    /// Browser origins (exactly `https://host[:port]`) allowed to call the token, userinfo,
+    /// revocation, discovery and JWKS endpoints from script; empty turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// `[issuer]`.
@@ -44,11 +56,15 @@ pub struct Issuer {
     /// Development only: allow an http:// issuer.
     pub allow_insecure_http: bool,
     /// ES256, EdDSA or RS256.
-    pub key_algorithm: String,
+    pub key_algorithm: KeyAlgorithm,
     /// Access token lifetime, seconds.
     pub access_token_ttl: i64,
     /// Refresh token lifetime, seconds.
     pub refresh_token_ttl: i64,
+    /// A grant's absolute lifetime from sign-in, seconds: no refresh outlives it.
+    pub grant_ttl: i64,
+    /// The tenant whose `platform-admin` role manages every tenant; empty: none.
+    pub platform_tenant: String,
 }
 
 /// `[database]`.
@@ -70,8 +86,15 @@ pub struct Keys {
 /// `[secrets]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Secrets {
-    /// `managed_identity`, `workload_identity` or `developer_tools`.
-    pub azure_credential: String,
+    /// `managed_identity`, `workload_identity`, `developer_tools` or `{ user_assigned_identity = "<client id>" }`.
+    pub azure_credential: AzureCredentialSource,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Audit {
+    /// `database` (the hash-chained store in this control plane's database) or `stdout`.
+    pub sink: SinkKind,
 }
 
 /// `[bootstrap]`.
