@@ -51,6 +51,8 @@ async fn main() {
             scopes: vec!["bench".into()],
             roles: vec!["worker".into()],
             audiences: vec!["bench-api".into()],
+            // The load client introspects its own tokens, as a resource server of bench-api.
+            introspection: true,
             ..ClientSpec::default()
         })
         .await
