@@ -239,12 +239,16 @@ impl AuthorizationServer {
             now,
         )
         .await?;
+        // Keys and cached clients come from requests (bounded at 8 KiB a parameter), so the
+        // caches are bounded by bytes, not by entries.
         let failures = moka::sync::Cache::builder()
-            .max_capacity(100_000)
+            .weigher(|key: &String, _| u32::try_from(key.len() + 64).unwrap_or(u32::MAX))
+            .max_capacity(16 * 1024 * 1024)
             .time_to_live(Duration::from_secs(60))
             .build();
         let clients = moka::sync::Cache::builder()
-            .max_capacity(10_000)
+            .weigher(|key: &String, _| u32::try_from(key.len() + 2048).unwrap_or(u32::MAX))
+            .max_capacity(32 * 1024 * 1024)
             .time_to_live(Duration::from_secs(1))
             .build();
         let verified = moka::sync::Cache::builder()
