@@ -135,6 +135,53 @@ async fn the_openidconnect_crate_drives_every_flow() {
         .await;
     assert!(reused.is_err(), "a rotated refresh token was accepted");
 
+    // Issue 10: max_age=0 with prompt=login asks for a new sign-in, and the ID token then carries
+    // auth_time, which the crate's verifier is told to require.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_max_age(std::time::Duration::ZERO)
+        .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+        .set_pkce_challenge(challenge)
+        .url();
+    let (query, _) = h.sign_in_at(url.as_str()).await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(query["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange after max_age=0");
+    let auth_time_required = client.id_token_verifier().set_auth_time_verifier_fn(|t| {
+        t.map(|_| ())
+            .ok_or_else(|| "auth_time is missing".to_owned())
+    });
+    tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&auth_time_required, &nonce)
+        .expect("an ID token with auth_time");
+    // A request object is refused by name, on the redirect.
+    let (url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_extra_param("request", "eyJhbGciOiJub25lIn0.e30.")
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let refused = h.http.get(url.as_str()).send().await.unwrap();
+    let location = refused.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("error=request_not_supported"),
+        "{location}"
+    );
+
     // Client credentials for the service identity.
     let service = CoreClient::from_provider_metadata(
         metadata,
@@ -150,6 +197,6 @@ async fn the_openidconnect_crate_drives_every_flow() {
         .expect("client credentials");
     assert_eq!(granted.scopes().map(|s| s.len()), Some(1));
     report(
-        "openidconnect (Rust): discovery, code + PKCE, ID token, userinfo, refresh, introspection, client credentials (revocation sent over plain HTTP)",
+        "openidconnect (Rust): discovery, code + PKCE, ID token, userinfo, refresh, introspection, max_age=0 + prompt=login with auth_time required, request object refused, client credentials (revocation sent over plain HTTP)",
     );
 }

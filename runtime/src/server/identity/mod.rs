@@ -4,13 +4,13 @@ mod users;
 
 pub use super::client_spec::ClientSpec;
 use super::store::{ClientRow, NewApiToken, Store, StoreError, UserRow};
-pub use users::{MAX_PASSWORD, MAX_USERNAME};
 use super::{
     API_TOKEN_PREFIX, AuthorizationServer, CLIENT_SECRET_PREFIX, ServerError, digest, new_secret,
 };
 use crate::audit::{Outcome, event_type};
 use crate::principal::{PrincipalKind, TenantId};
 use crate::secrets::Secret;
+pub use users::{MAX_PASSWORD, MAX_USERNAME};
 
 /// A created client: the secret is shown once and only its hash is kept.
 #[derive(Debug)]
