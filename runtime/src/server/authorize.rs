@@ -2,10 +2,12 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::browser::{CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, set_cookie};
+use super::browser::{
+    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, see_other, set_cookie,
+};
 use super::client_auth::Params;
 use super::endpoints::verify;
 use super::identity::{Client, User};
@@ -57,17 +59,7 @@ fn redirect(
         }
         query.append_pair("iss", &server.config().issuer);
     }
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
+    see_other(url.as_str(), cookies)
 }
 
 pub(crate) async fn authorize(

@@ -107,3 +107,16 @@ pub(crate) fn set_cookie(
         .build()
         .to_string()
 }
+
+/// A `303 See Other` to `location` that is never cached, setting `cookies`.
+pub(crate) fn see_other(location: &str, cookies: &[String]) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}

@@ -2,11 +2,13 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 
-use super::browser::{CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, set_cookie};
+use super::browser::{
+    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, see_other, set_cookie,
+};
 use super::client_auth::Params;
 use super::endpoints::verify;
 use super::identity::Client;
@@ -190,14 +192,7 @@ async fn signed_out(
         if let Some(state) = state {
             url.query_pairs_mut().append_pair("state", state);
         }
-        let mut response =
-            (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Ok(v) = HeaderValue::from_str(&clear) {
-            headers.append(header::SET_COOKIE, v);
-        }
-        return response;
+        return see_other(url.as_str(), &[clear]);
     }
     page(
         StatusCode::OK,

@@ -139,31 +139,15 @@ fn key_algorithms_and_audit_sinks_deserialize_by_name() {
 /// The control plane's health, readiness and CORS come with the server's router.
 #[tokio::test]
 async fn the_server_router_answers_health_readiness_and_cors_for_configured_origins_only() {
-    use std::sync::Arc;
-
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
-    use palisade_runtime::secrets::Secret;
-    use palisade_runtime::server::{
-        AuthorizationServer, KeyEncryptionKey, ServerConfig, Store, SystemClock,
-    };
+    use palisade_runtime::server::ServerConfig;
     use tower::ServiceExt;
 
     let open = |origins: Vec<String>| async move {
         let mut config = ServerConfig::new("https://issuer.test");
         config.cors_allowed_origins = origins;
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        let kek = KeyEncryptionKey::from_secret(&Secret::new(
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        ))
-        .unwrap();
-        let audit = AuditEmitter::spawn(
-            "urn:test",
-            Arc::new(MemorySink::new()),
-            EmitterConfig::default(),
-        );
-        AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock)).await
+        crate::server::open_at(config, "sqlite::memory:").await
     };
     let server = open(vec!["https://app.test".into()]).await.unwrap();
     let call = |request: Request<Body>| {
@@ -228,13 +212,7 @@ async fn the_server_router_answers_health_readiness_and_cors_for_configured_orig
 /// development.
 #[tokio::test]
 async fn development_tokens_are_signed_in_development_only() {
-    use std::sync::Arc;
-
-    use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
-    use palisade_runtime::secrets::Secret;
-    use palisade_runtime::server::{
-        AuthorizationServer, DevelopmentToken, KeyEncryptionKey, ServerConfig, Store, SystemClock,
-    };
+    use palisade_runtime::server::{DevelopmentToken, ServerConfig};
 
     let open = |insecure: bool| async move {
         let mut config = ServerConfig::new(if insecure {
@@ -243,17 +221,7 @@ async fn development_tokens_are_signed_in_development_only() {
             "https://issuer.test"
         });
         config.allow_insecure_http = insecure;
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        let kek = KeyEncryptionKey::from_secret(&Secret::new(
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        ))
-        .unwrap();
-        let audit = AuditEmitter::spawn(
-            "urn:test",
-            Arc::new(MemorySink::new()),
-            EmitterConfig::default(),
-        );
-        let server = AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock))
+        let server = crate::server::open_at(config, "sqlite::memory:")
             .await
             .unwrap();
         server

@@ -3,18 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
 use palisade_runtime::secrets::Secret;
 use palisade_runtime::server::{
-    AuthorizationServer, ClientSpec, Clock, KeyAlgorithm, KeyEncryptionKey, ServerConfig, Store,
-    SystemClock,
+    AuthorizationServer, ClientSpec, Clock, KeyAlgorithm, ServerConfig, Store, SystemClock,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::server::{Harness, PASSWORD, hidden, pkce, query_of, set_cookie, start};
-
-const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn sqlite() -> String {
     let dir = std::env::temp_dir().join(format!("palisade-hardening-{}", uuid::Uuid::new_v4()));
@@ -214,16 +210,7 @@ async fn discovery_advertises_the_algorithms_of_published_keys() {
         async move {
             let mut config = ServerConfig::new("https://issuer.test");
             config.key_algorithm = algorithm;
-            let emitter = AuditEmitter::spawn(
-                "urn:palisade:test",
-                Arc::new(MemorySink::new()),
-                EmitterConfig::default(),
-            );
-            let kek = KeyEncryptionKey::from_secret(&Secret::new(KEK)).unwrap();
-            let store = Store::connect(&database).await.unwrap();
-            AuthorizationServer::open(config, store, kek, emitter, Arc::new(SystemClock))
-                .await
-                .unwrap()
+            crate::server::open_at(config, &database).await.unwrap()
         }
     };
     let advertised = |server: AuthorizationServer| async move {

@@ -149,6 +149,22 @@ pub(crate) async fn start(database: &str) -> Harness {
     }
 }
 
+/// A server on `database` with `config`, the shared test key-encryption key and a memory audit
+/// sink, not served: for tests that call its router or library API directly.
+pub(crate) async fn open_at(
+    config: ServerConfig,
+    database: &str,
+) -> Result<AuthorizationServer, palisade_runtime::server::ServerError> {
+    let store = Store::connect(database).await?;
+    let kek = KeyEncryptionKey::from_secret(&Secret::new(KEK)).unwrap();
+    let audit = AuditEmitter::spawn(
+        "urn:palisade:test",
+        Arc::new(MemorySink::new()),
+        EmitterConfig::default(),
+    );
+    AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock)).await
+}
+
 /// A PKCE pair.
 pub(crate) fn pkce(seed: &str) -> (String, String) {
     let verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(seed.as_bytes()));

@@ -27,6 +27,19 @@ pub(crate) struct NewKey {
 const KEY_LOCK: i64 = 727_275;
 
 impl Store {
+    /// A transaction for a change to the keys, holding the key lock on PostgreSQL (SQLite
+    /// serializes writers anyway), so replicas change keys one at a time.
+    async fn key_change(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(KEY_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// Every stored key, oldest first.
     pub(crate) async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         let rows = sqlx::query(
@@ -60,33 +73,15 @@ impl Store {
         next: &NewKey,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(KEY_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = self.key_change().await?;
         let count: i64 =
             sqlx::query("SELECT COUNT(*) FROM palisade_signing_keys WHERE state = 'active'")
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
         if count == 0 {
-            for (key, state) in [(active, KeyState::Active), (next, KeyState::Next)] {
-                sqlx::query(
-                    "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&key.kid)
-                .bind(key.alg)
-                .bind(&key.public_jwk)
-                .bind(&key.sealed_private_key)
-                .bind(state.as_str())
-                .bind(now)
-                .bind((state == KeyState::Active).then_some(now))
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_key(&mut tx, active, KeyState::Active, now).await?;
+            insert_key(&mut tx, next, KeyState::Next, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -101,13 +96,7 @@ impl Store {
         new_next: &NewKey,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(KEY_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = self.key_change().await?;
         let state: Option<String> = sqlx::query_scalar(
             "SELECT state FROM palisade_signing_keys WHERE kid = $1 AND state <> 'revoked'",
         )
@@ -132,16 +121,7 @@ impl Store {
                 .await?;
         }
         if replace_next || state == KeyState::Active.as_str() {
-            sqlx::query(
-                "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
-            )
-            .bind(&new_next.kid)
-            .bind(new_next.alg)
-            .bind(&new_next.public_jwk)
-            .bind(&new_next.sealed_private_key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_key(&mut tx, new_next, KeyState::Next, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -150,13 +130,7 @@ impl Store {
     /// Rotation: the next key becomes active, the active one retires, and `new_next` is stored as
     /// the next key.
     pub(crate) async fn rotate_keys(&self, new_next: &NewKey, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(KEY_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = self.key_change().await?;
         let has_next: i64 =
             sqlx::query("SELECT COUNT(*) FROM palisade_signing_keys WHERE state = 'next'")
                 .fetch_one(&mut *tx)
@@ -172,17 +146,30 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
-        )
-        .bind(&new_next.kid)
-        .bind(new_next.alg)
-        .bind(&new_next.public_jwk)
-        .bind(&new_next.sealed_private_key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_key(&mut tx, new_next, KeyState::Next, now).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Stores a new key in `state` (an active one is activated now).
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &NewKey,
+    state: KeyState,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO palisade_signing_keys (kid, alg, public_jwk, private_key, state, created_at, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.kid)
+    .bind(key.alg)
+    .bind(&key.public_jwk)
+    .bind(&key.sealed_private_key)
+    .bind(state.as_str())
+    .bind(now)
+    .bind((state == KeyState::Active).then_some(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
