@@ -1221,3 +1221,58 @@ async fn login_throttle_holds_under_concurrency_and_real_users_are_still_served(
         attempt.await.unwrap();
     }
 }
+
+/// Finding 4, per source address: served through the runtime's `serve` (which tells handlers the
+/// peer), sign-in attempts from one address are counted whatever the user names; at ten times the
+/// per-name limit the address gets 429. Without a peer address only the per-name count applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_attempts_are_also_counted_per_source_address() {
+    let h = crate::server::start_with(&sqlite(), |config| config.failure_limit = 1).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let with_peer = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(palisade_runtime::serve::serve(
+        listener,
+        h.server.router(),
+        palisade_runtime::serve::ServeConfig::default(),
+        std::future::pending(),
+    ));
+    let attempt = |base: String, username: String| {
+        let (_, challenge) = pkce("address");
+        let url = h
+            .authorize_url(&h.web_id, &challenge, &[])
+            .replace(&h.issuer, &base);
+        let http = h.http.clone();
+        async move {
+            let form = http.get(url).send().await.unwrap();
+            let cookie = set_cookie(&form, "palisade_csrf").unwrap();
+            let html = form.text().await.unwrap();
+            let fields = (hidden(&html, "request_id"), hidden(&html, "csrf"), cookie);
+            submit_login(
+                http,
+                format!("{base}/authorize/login"),
+                fields,
+                username,
+                "not the password".into(),
+            )
+            .await
+        }
+    };
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        statuses.push(attempt(with_peer.clone(), format!("nobody-{i}")).await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            vec![StatusCode::UNAUTHORIZED; 10],
+            vec![StatusCode::TOO_MANY_REQUESTS]
+        ]
+        .concat(),
+        "ten attempts from one address are checked, the eleventh is throttled"
+    );
+    // The harness's own listener gives no peer address: only the per-name count applies there.
+    assert_eq!(
+        attempt(h.issuer.clone(), "nobody-else".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

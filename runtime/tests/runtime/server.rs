@@ -63,10 +63,16 @@ pub(crate) struct Harness {
 }
 
 pub(crate) async fn start(database: &str) -> Harness {
+    start_with(database, |_| {}).await
+}
+
+/// [`start`] with the server's configuration changed by `tweak`.
+pub(crate) async fn start_with(database: &str, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let mut config = ServerConfig::new(&issuer);
     config.allow_insecure_http = true;
+    tweak(&mut config);
     let platform = format!(
         "platform-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
