@@ -82,7 +82,15 @@ impl SqlAuditStore {
         for entry in batch {
             by_chain.entry(entry.chain()).or_default().push(entry);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = if self.postgres {
+            self.pool.begin().await?
+        } else {
+            // SQLite: take the write lock up front (waiting up to the busy timeout). A deferred
+            // transaction that reads the head and then writes fails at once ("database is
+            // locked") when another connection, such as the authorization server's store on the
+            // same file, wrote in between.
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        };
         for (chain, entries) in by_chain {
             if self.postgres {
                 // Serializes writers of one chain across replicas until commit.

@@ -127,3 +127,46 @@ async fn a_full_queue_counts_and_reports_loss() {
     assert!(refused > 0, "a one-slot queue overflows");
     assert_eq!(emitter.lost(), refused);
 }
+
+/// Two stores (two pools, as the control plane's server and audit sink have) appending to one
+/// SQLite file at once: every batch is written and the chain verifies. A deferred transaction
+/// that read the head and then wrote failed here with SQLITE_BUSY_SNAPSHOT ("database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_on_one_sqlite_file_never_conflict() {
+    let dir = std::env::temp_dir().join(format!("palisade-audit-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("audit.db").display());
+    let first = Arc::new(SqlAuditStore::connect(&url).await.unwrap());
+    let second = Arc::new(SqlAuditStore::connect(&url).await.unwrap());
+    let writers: Vec<_> = [first.clone(), second]
+        .into_iter()
+        .enumerate()
+        .map(|(w, store)| {
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for i in 0..40 {
+                    if let Err(e) = store.append(&[entry("acme", w * 100 + i)]).await {
+                        failures.push(e.to_string());
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for writer in writers {
+        failures.extend(writer.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed appends: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let report = first
+        .verify("acme")
+        .await
+        .unwrap()
+        .expect("the chain verifies");
+    assert_eq!(report.entries, 80);
+}

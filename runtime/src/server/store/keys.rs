@@ -23,20 +23,22 @@ pub(crate) struct NewKey {
     pub(crate) sealed_private_key: String,
 }
 
-/// The advisory lock every key change takes on PostgreSQL (SQLite serializes writers anyway).
+/// The advisory lock every key change takes on PostgreSQL.
 const KEY_LOCK: i64 = 727_275;
 
 impl Store {
-    /// A transaction for a change to the keys, holding the key lock on PostgreSQL (SQLite
-    /// serializes writers anyway), so replicas change keys one at a time.
+    /// A transaction for a change to the keys, holding the key lock (an advisory lock on
+    /// PostgreSQL, the write lock on SQLite), so replicas change keys one at a time.
     async fn key_change(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(KEY_LOCK)
-                .execute(&mut *tx)
-                .await?;
+        if !self.postgres {
+            // SQLite: the write lock up front, since the change reads before it writes.
+            return Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?);
         }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
         Ok(tx)
     }
 
