@@ -6,11 +6,12 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::identity::Client;
 use super::{AuthorizationServer, OAuthError, digest};
 use crate::audit::{Outcome, event_type};
+use crate::authn::jws;
 
 /// The assertion type of `private_key_jwt` (RFC 7523).
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -264,9 +265,12 @@ fn verify_assertion(
         .jwks
         .clone()
         .and_then(|j| serde_json::from_value(j).ok())?;
-    let header = jsonwebtoken::decode_header(assertion).ok()?;
+    // The runtime's one JWS parser: structure, strict base64url, no duplicate header members, no
+    // keys named by the token, no critical extensions, a safe kid, the algorithm allow-list.
+    let parsed = jws::parse_jws(assertion, &ASSERTION_ALGORITHMS).ok()?;
     if !matches!(
-        header
+        parsed
+            .header
             .typ
             .as_deref()
             .map(str::to_ascii_lowercase)
@@ -275,39 +279,32 @@ fn verify_assertion(
     ) {
         return None;
     }
-    if !matches!(
-        header.alg,
-        Algorithm::ES256
-            | Algorithm::ES384
-            | Algorithm::RS256
-            | Algorithm::PS256
-            | Algorithm::EdDSA
-    ) {
-        return None;
-    }
-    let jwk = match &header.kid {
+    let jwk = match &parsed.header.kid {
         Some(kid) => jwks.find(kid)?,
         None if jwks.keys.len() == 1 => &jwks.keys[0],
         None => return None,
     };
-    let key = DecodingKey::from_jwk(jwk).ok()?;
-    let config = server.config();
-    let mut validation = Validation::new(header.alg);
-    // The audience is checked below: exactly the issuer, as a string.
-    validation.validate_aud = false;
-    validation.set_issuer(&[client.client_id.as_str()]);
-    validation.sub = Some(client.client_id.clone());
-    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    // Expiry against the server's clock, below.
-    validation.validate_exp = false;
-    let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
-        .ok()?
-        .claims;
-    if claims["aud"].as_str() != Some(config.issuer.as_str()) {
+    // A key registered for one algorithm is never used with another.
+    if jwk
+        .common
+        .key_algorithm
+        .is_some_and(|alg| alg.to_string() != format!("{:?}", parsed.header.alg))
+    {
         return None;
     }
-    let exp = claims["exp"].as_i64()?;
-    Some((claims["jti"].as_str()?.to_owned(), exp))
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let claims = jws::claims_object(&parsed.verify(&key).ok()?).ok()?;
+    let text = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+    let client_id = Some(client.client_id.as_str());
+    // `aud` exactly the issuer, as a string; expiry against the server's clock, by the caller.
+    if text("iss") != client_id
+        || text("sub") != client_id
+        || text("aud") != Some(server.config().issuer.as_str())
+    {
+        return None;
+    }
+    let exp = claims.get("exp").and_then(serde_json::Value::as_i64)?;
+    Some((text("jti")?.to_owned(), exp))
 }
 
 /// The assertion's `jti` is recorded in the store until the assertion expires, so it works once
@@ -330,6 +327,15 @@ async fn first_use(
         .record_assertion_id(&format!("{}:{jti}", client.client_id), exp)
         .await?)
 }
+
+/// The algorithms a client assertion may be signed with.
+const ASSERTION_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::EdDSA,
+];
 
 /// The longest an assertion may be valid.
 const MAX_ASSERTION_LIFETIME: i64 = 300;

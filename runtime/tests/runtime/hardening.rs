@@ -141,6 +141,12 @@ async fn private_key_jwt_audience_is_the_issuer_only() {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some("k1".into());
         header.typ = typ.map(str::to_owned);
+        if typ == Some("JWT+jku") {
+            // Not a type: the marker for a header that names its own key, which the one JWS
+            // parser refuses whatever the signature.
+            header.typ = None;
+            header.jku = Some("https://attacker.test/jwks".into());
+        }
         let now = SystemClock.now();
         let claims = serde_json::json!({ "iss": id, "sub": id, "aud": aud, "jti": jti, "iat": now, "exp": now + 60 });
         let jwt = jsonwebtoken::encode(&header, &claims, &signing).unwrap();
@@ -179,6 +185,12 @@ async fn private_key_jwt_audience_is_the_issuer_only() {
             "an access token's typ",
             issuer.clone(),
             Some("at+jwt"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a jku header",
+            issuer.clone(),
+            Some("JWT+jku"),
             StatusCode::UNAUTHORIZED,
         ),
         ("the issuer", issuer.clone(), None, StatusCode::OK),
