@@ -265,7 +265,9 @@ impl KeyRing {
     }
 
     fn generate(&self) -> Result<NewKey, ServerError> {
-        let kid = random_token(16);
+        // Never starting with `-`: a kid is typed into command lines (`keys revoke <kid>`), where a
+        // leading dash reads as an option.
+        let kid = format!("k{}", random_token(16));
         let alg = self.algorithm.name();
         let (pkcs8, jwk): (Vec<u8>, Value) = match self.algorithm {
             KeyAlgorithm::Es256 => {

@@ -965,6 +965,8 @@ async fn a_compromised_signing_key_is_withdrawn_at_once() {
     let (_, issued) = h.client_credentials(None).await;
     let before = issued["access_token"].as_str().unwrap().to_owned();
     let compromised = kid_of(&before);
+    // A kid is typed into command lines (`keys revoke <kid>`): it never starts with a dash.
+    assert!(compromised.starts_with('k'), "{compromised}");
     assert_eq!(h.introspect(&before).await["active"], true);
 
     let (status, body) = admin_post(&h, &admin, &format!("/admin/keys/{compromised}/revoke")).await;
