@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::check::CheckArgs;
 use crate::commands::new::NewArgs;
+use crate::commands::scan::ScanArgs;
 use crate::commands::templates::TemplatesArgs;
 use crate::commands::upgrade::UpgradeArgs;
 
@@ -33,4 +34,6 @@ pub enum Command {
     Check(CheckArgs),
     /// List the templates, their versions and questions.
     Templates(TemplatesArgs),
+    /// Find leaked secrets in a tree (exit 1 when there are findings).
+    Scan(ScanArgs),
 }

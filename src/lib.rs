@@ -55,6 +55,21 @@ pub enum CliError {
     /// The upgrade failed.
     #[error(transparent)]
     Upgrade(#[from] upgrade::UpgradeError),
+    /// The rendered project holds a secret: nothing was written.
+    #[error(transparent)]
+    SecretsInPlan(#[from] commands::scan::SecretsInPlan),
+    /// A scan's rule file does not load.
+    #[error(transparent)]
+    ScanRules(#[from] palisade_scan::RuleError),
+    /// A scan's path or rule file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ScanInput {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -66,7 +81,10 @@ impl CliError {
             | Self::Catalog(_)
             | Self::Answers(_)
             | Self::AnswersFileUnreadable { .. }
-            | Self::AnswersFileInvalid { .. } => 2,
+            | Self::AnswersFileInvalid { .. }
+            | Self::SecretsInPlan(_)
+            | Self::ScanRules(_)
+            | Self::ScanInput { .. } => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),
             Self::Render(_) | Self::Write(_) | Self::Git(_) => 1,
@@ -92,6 +110,11 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
         cli::Command::Check(args) => {
             let report = commands::check::run(&args, &catalog);
             ui::checked(&report, ui::Format::from_flag(args.json));
+            Ok(u8::from(!report.findings.is_empty()))
+        }
+        cli::Command::Scan(args) => {
+            let report = commands::scan::run(&args)?;
+            ui::scanned(&report, ui::Format::from_flag(args.json));
             Ok(u8::from(!report.findings.is_empty()))
         }
         cli::Command::Templates(args) => {

@@ -212,3 +212,43 @@ impl Prompter for TerminalPrompter {
         }
     }
 }
+
+/// Reports `palisade scan`: findings on stdout (JSON, or `path:line:column: rule: redacted`), a
+/// summary on stderr. Never the secret itself.
+pub fn scanned(report: &palisade_scan::TreeReport, format: Format) {
+    if format == Format::Json {
+        let body = serde_json::json!({
+            "findings": report.findings,
+            "suppressed": report.suppressed,
+            "files": report.files,
+            "skipped_binary": report.binary,
+            "skipped_oversized": report.oversized,
+            "unreadable": report.unreadable.iter().map(|(p, why)| serde_json::json!({ "path": p, "error": why })).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).expect("a report serializes")
+        );
+        return;
+    }
+    for f in &report.findings {
+        println!(
+            "{}:{}:{}: {}: {}",
+            f.path, f.line, f.column, f.rule, f.redacted
+        );
+    }
+    for s in &report.suppressed {
+        eprintln!(
+            "suppressed {}:{}: {} ({})",
+            s.finding.path, s.finding.line, s.finding.rule, s.reason
+        );
+    }
+    eprintln!(
+        "{} finding(s) in {} file(s); skipped {} binary (archives are not opened) and {} oversized; {} unreadable",
+        report.findings.len(),
+        report.files,
+        report.binary,
+        report.oversized,
+        report.unreadable.len()
+    );
+}

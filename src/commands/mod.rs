@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod new;
+pub mod scan;
 pub mod templates;
 pub mod upgrade;

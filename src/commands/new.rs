@@ -237,6 +237,8 @@ pub fn run(
         generator_version: env!("CARGO_PKG_VERSION"),
     };
     let plan = template::render(&input)?;
+    // A secret given as an answer, or a template that renders one, stops here: nothing written.
+    crate::commands::scan::scan_plan(&plan)?;
 
     let info = &template.manifest.template;
     let folder = NewFolder::create(&target)?;

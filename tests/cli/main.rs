@@ -6,6 +6,7 @@ mod errors;
 mod prompts;
 mod properties;
 mod releases;
+mod scan;
 mod snapshots;
 mod support;
 mod tidy;

@@ -8,7 +8,7 @@ use crate::support::workspace;
 const MAX_LINES: usize = 600;
 
 /// The folders whose Rust files are checked.
-const ROOTS: [&str; 3] = ["src", "runtime/src", "xtask"];
+const ROOTS: [&str; 4] = ["src", "runtime/src", "scan/src", "xtask"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -1,0 +1,49 @@
+//! What a scan reports: where a secret is and which rule found it, with the secret redacted (its first four characters and its length) and a fingerprint for baselines; suppressed findings are reported too, with their reason.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A secret found in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule that found it.
+    pub rule: String,
+    /// The file (as given to the scanner).
+    pub path: String,
+    /// 1-based line of the secret's first character.
+    pub line: usize,
+    /// 1-based column (in characters) of the secret's first character.
+    pub column: usize,
+    /// The secret's first four characters, then its length: never the secret.
+    pub redacted: String,
+    /// SHA-256 of rule, path and secret, hex: stable across line moves, for baselines.
+    pub fingerprint: String,
+}
+
+/// A finding an inline `palisade:allow <reason>` comment on its line suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// The finding.
+    pub finding: Finding,
+    /// The reason the comment gives.
+    pub reason: String,
+}
+
+impl Finding {
+    pub(crate) fn new(rule: &str, path: &str, text: &str, start: usize, secret: &str) -> Self {
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = text[line_start..start].chars().count() + 1;
+        let shown: String = secret.chars().take(4).collect();
+        let fingerprint = hex::encode(Sha256::digest(format!("{rule}\n{path}\n{secret}")));
+        Self {
+            rule: rule.to_owned(),
+            path: path.to_owned(),
+            line,
+            column,
+            redacted: format!("{shown}… ({} characters)", secret.chars().count()),
+            fingerprint,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! `palisade-scan`: finds leaked secrets in text before it reaches a repository. Rules in a gitleaks-style TOML format (a built-in set, and a team's own files), a keyword prefilter over every rule at once, the rule's linear-time regex, entropy, placeholders and secret references never reported, inline `palisade:allow <reason>` suppressions.
+//!
+//! Invariant: this crate knows text and files, not the command line or the server; it never
+//! prints, and a finding never carries the secret itself, only a redacted form and a fingerprint.
+
+#![warn(missing_docs)]
+
+mod engine;
+mod finding;
+mod rules;
+mod walk;
+
+pub use engine::{Scanner, TextReport};
+pub use finding::{Finding, Suppressed};
+pub use rules::{Examples, RuleError, RuleSet};
+pub use walk::{MAX_FILE_BYTES, TreeReport, scan_tree};

@@ -1,0 +1,242 @@
+//! Rule files in the gitleaks format (`[[rules]]` with `id`, `description`, `regex`, `secretGroup`, `entropy`, `keywords`, `path`, per-rule `[[rules.allowlists]]`, a global `[allowlist]` or `[[allowlists]]`, `[extend] useDefault`), parsed and compiled; and the built-in set, written in the same format.
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// The built-in rules (`rules/builtin.toml`).
+const BUILTIN: &str = include_str!("../rules/builtin.toml");
+
+/// A rule file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// The file is not TOML of the expected shape.
+    #[error("rule file {file}: {source}")]
+    Toml {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A rule's or an allowlist's regular expression does not compile.
+    #[error("rule file {file}, rule {rule}: regex {pattern:?}: {source}")]
+    Regex {
+        /// The file.
+        file: String,
+        /// The rule (or `allowlist`).
+        rule: String,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        #[source]
+        source: Box<regex::Error>,
+    },
+    /// A rule has no id, or two rules share one.
+    #[error("rule file {file}: {problem}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleFile {
+    #[serde(default)]
+    extend: Option<Extend>,
+    #[serde(default)]
+    rules: Vec<RuleDef>,
+    #[serde(default)]
+    allowlist: Option<AllowlistDef>,
+    #[serde(default)]
+    allowlists: Vec<AllowlistDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Extend {
+    #[serde(default)]
+    use_default: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleDef {
+    id: String,
+    regex: String,
+    #[serde(default)]
+    secret_group: Option<usize>,
+    #[serde(default)]
+    entropy: Option<f64>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    allowlists: Vec<AllowlistDef>,
+    /// Palisade's own examples (ignored by gitleaks): texts the rule must find and must not.
+    #[serde(default)]
+    examples: Option<Examples>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AllowlistDef {
+    #[serde(default)]
+    regexes: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    stopwords: Vec<String>,
+}
+
+/// A rule's own test texts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Examples {
+    /// Texts in which the rule finds a secret.
+    #[serde(default)]
+    pub found: Vec<String>,
+    /// Texts in which it finds nothing.
+    #[serde(default)]
+    pub not_found: Vec<String>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub(crate) id: String,
+    pub(crate) regex: Regex,
+    pub(crate) secret_group: Option<usize>,
+    pub(crate) entropy: Option<f64>,
+    pub(crate) keywords: Vec<String>,
+    pub(crate) path: Option<Regex>,
+    pub(crate) allowlist: Allowlist,
+    pub(crate) examples: Examples,
+}
+
+/// Matches that are not findings.
+#[derive(Debug, Default)]
+pub(crate) struct Allowlist {
+    pub(crate) regexes: Vec<Regex>,
+    pub(crate) paths: Vec<Regex>,
+    pub(crate) stopwords: Vec<String>,
+}
+
+impl Allowlist {
+    pub(crate) fn allows(&self, path: &str, secret: &str) -> bool {
+        self.paths.iter().any(|p| p.is_match(path))
+            || self.regexes.iter().any(|r| r.is_match(secret))
+            || self.stopwords.iter().any(|w| {
+                secret
+                    .to_ascii_lowercase()
+                    .contains(&w.to_ascii_lowercase())
+            })
+    }
+}
+
+/// A set of compiled rules and the global allowlist.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) allowlist: Allowlist,
+}
+
+impl RuleSet {
+    /// The built-in rules.
+    pub fn builtin() -> Self {
+        Self::parse("builtin.toml", BUILTIN).expect("the built-in rules compile (tested)")
+    }
+
+    /// Rules from a gitleaks-style file; with `[extend] useDefault = true` the built-in rules
+    /// come first and a rule of the same id in the file replaces the built-in one.
+    pub fn parse(file: &str, text: &str) -> Result<Self, RuleError> {
+        let parsed: RuleFile = toml::from_str(text).map_err(|source| RuleError::Toml {
+            file: file.to_owned(),
+            source,
+        })?;
+        let mut set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
+            Self::builtin()
+        } else {
+            Self {
+                rules: Vec::new(),
+                allowlist: Allowlist::default(),
+            }
+        };
+        let compile = |rule: &str, pattern: &str| {
+            Regex::new(pattern).map_err(|source| RuleError::Regex {
+                file: file.to_owned(),
+                rule: rule.to_owned(),
+                pattern: pattern.to_owned(),
+                source: Box::new(source),
+            })
+        };
+        let allowlist = |rule: &str, defs: &[&AllowlistDef]| -> Result<Allowlist, RuleError> {
+            let mut list = Allowlist::default();
+            for def in defs {
+                for r in &def.regexes {
+                    list.regexes.push(compile(rule, r)?);
+                }
+                for p in &def.paths {
+                    list.paths.push(compile(rule, p)?);
+                }
+                list.stopwords.extend(def.stopwords.iter().cloned());
+            }
+            Ok(list)
+        };
+        let globals: Vec<&AllowlistDef> = parsed
+            .allowlist
+            .iter()
+            .chain(parsed.allowlists.iter())
+            .collect();
+        let global = allowlist("allowlist", &globals)?;
+        set.allowlist.regexes.extend(global.regexes);
+        set.allowlist.paths.extend(global.paths);
+        set.allowlist.stopwords.extend(global.stopwords);
+        let mut seen = std::collections::BTreeSet::new();
+        for def in parsed.rules {
+            if def.id.is_empty() || !seen.insert(def.id.clone()) {
+                return Err(RuleError::Invalid {
+                    file: file.to_owned(),
+                    problem: format!("rule id {:?} is empty or given twice", def.id),
+                });
+            }
+            let lists: Vec<&AllowlistDef> = def.allowlists.iter().collect();
+            let rule = Rule {
+                regex: compile(&def.id, &def.regex)?,
+                secret_group: def.secret_group,
+                entropy: def.entropy,
+                keywords: def
+                    .keywords
+                    .iter()
+                    .map(|k| k.to_ascii_lowercase())
+                    .collect(),
+                path: def
+                    .path
+                    .as_deref()
+                    .map(|p| compile(&def.id, p))
+                    .transpose()?,
+                allowlist: allowlist(&def.id, &lists)?,
+                examples: def.examples.unwrap_or_default(),
+                id: def.id,
+            };
+            match set.rules.iter_mut().find(|r| r.id == rule.id) {
+                Some(existing) => *existing = rule,
+                None => set.rules.push(rule),
+            }
+        }
+        Ok(set)
+    }
+
+    /// The rules' ids, in order.
+    pub fn ids(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    /// A rule's own examples (from the rule file), for data-driven tests.
+    pub fn examples(&self, id: &str) -> Option<&Examples> {
+        self.rules.iter().find(|r| r.id == id).map(|r| &r.examples)
+    }
+}

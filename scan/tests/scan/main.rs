@@ -1,0 +1,187 @@
+//! The scanner through its public API: every built-in rule against its own true and false examples, references and placeholders, inline suppression, gitleaks rule files, tree walks.
+
+use palisade_scan::{RuleSet, Scanner, scan_tree};
+
+fn builtin() -> Scanner {
+    Scanner::builtin()
+}
+
+/// Every built-in rule finds each of its true examples and none of its false ones; all failing
+/// rows are reported at once.
+#[test]
+fn every_builtin_rule_finds_its_true_examples_and_not_its_false_ones() {
+    let scanner = builtin();
+    let mut wrong = Vec::new();
+    for id in scanner.rules().ids() {
+        let examples = scanner.rules().examples(id).unwrap();
+        // Rules limited to some paths are tried on a path they apply to.
+        let path = if id == "generic-env-assignment" {
+            ".env"
+        } else {
+            "example.txt"
+        };
+        if examples.found.is_empty() || examples.not_found.is_empty() {
+            wrong.push(format!("{id}: needs true and false examples"));
+        }
+        for text in &examples.found {
+            let report = scanner.scan_text(path, text);
+            if !report.findings.iter().any(|f| f.rule == id) {
+                wrong.push(format!(
+                    "{id}: missed {text:?} (found {:?})",
+                    report.findings
+                ));
+            }
+        }
+        for text in &examples.not_found {
+            let report = scanner.scan_text(path, text);
+            if let Some(f) = report.findings.iter().find(|f| f.rule == id) {
+                wrong.push(format!("{id}: false positive in {text:?}: {f:?}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong rows:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn secret_references_and_placeholders_are_never_findings() {
+    let scanner = builtin();
+    let texts = [
+        "password = \"keyvault://prod-vault/db-password\"",
+        "client_secret = \"@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)\"",
+        "token = \"env://API_TOKEN\"",
+        "api_key = \"file:///run/secrets/api-key\"",
+        "password = \"${DATABASE_PASSWORD}\"",
+        "secret = \"{{ secret_value }}\"",
+        "password = \"<your password>\"",
+        "api_key = \"xxxxxxxxxxxxxxxxxxxx\"",
+        "password = \"changeme-please-now\"",
+    ];
+    let found: Vec<_> = texts
+        .iter()
+        .flat_map(|t| scanner.scan_text("config.toml", t).findings)
+        .collect();
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_finding_names_file_line_column_and_rule_never_the_secret() {
+    let secret = "plsd_cs_Q2x9vR7tLm4pZ8kW1nB6yH3cJ5fD0sA2eG7uT9iO4qX";
+    let text = format!("[client]\nid = \"acme\"\n  secret = \"{secret}\"\n");
+    let report = builtin().scan_text("config/default.toml", &text);
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "palisade-client-secret")
+        .expect("found");
+    assert_eq!(
+        (finding.path.as_str(), finding.line, finding.column),
+        ("config/default.toml", 3, 13)
+    );
+    assert_eq!(finding.redacted, "plsd… (51 characters)");
+    let json = serde_json::to_string(&report.findings).unwrap();
+    assert!(!json.contains(secret), "{json}");
+    assert_eq!(finding.fingerprint.len(), 64);
+}
+
+#[test]
+fn an_inline_allow_needs_a_reason() {
+    let scanner = builtin();
+    let with_reason = "token = \"plsd_at_M4nB8vC2xZ6lK0jH5gF9dS3aP7oI1uY4tR8eW2qQ6mN\" # palisade:allow revoked test token";
+    let report = scanner.scan_text("a.toml", with_reason);
+    assert!(report.findings.is_empty(), "{report:?}");
+    assert_eq!(report.suppressed.len(), 1);
+    assert_eq!(report.suppressed[0].reason, "revoked test token");
+    let without =
+        "token = \"plsd_at_M4nB8vC2xZ6lK0jH5gF9dS3aP7oI1uY4tR8eW2qQ6mN\" # palisade:allow";
+    let report = scanner.scan_text("a.toml", without);
+    assert!(
+        !report.findings.is_empty() && report.suppressed.is_empty(),
+        "an allow without a reason suppresses nothing: {report:?}"
+    );
+}
+
+#[test]
+fn gitleaks_rule_files_load_beside_the_builtin_rules() {
+    let custom = r#"
+title = "acme rules"
+[extend]
+useDefault = true
+
+[[rules]]
+id = "acme-internal-key"
+description = "Acme's internal service keys"
+regex = '''\b(acme_key_[a-z0-9]{24})\b'''
+keywords = ["acme_key_"]
+[[rules.allowlists]]
+regexes = ['''acme_key_0{24}''']
+
+[[allowlists]]
+paths = ['''(^|/)fixtures/''']
+"#;
+    let scanner = Scanner::new(RuleSet::parse("acme.toml", custom).unwrap());
+    assert!(
+        scanner.rules().ids().contains(&"palisade-api-token"),
+        "builtin rules kept"
+    );
+    let key = "acme_key_k3j9x7q2m5n8p1w4z6r0t2y5";
+    assert_eq!(
+        scanner.scan_text("src/a.rs", key).findings[0].rule,
+        "acme-internal-key"
+    );
+    assert!(
+        scanner
+            .scan_text("src/a.rs", "acme_key_000000000000000000000000")
+            .findings
+            .is_empty()
+    );
+    assert!(
+        scanner
+            .scan_text("tests/fixtures/a.rs", key)
+            .findings
+            .is_empty()
+    );
+
+    let broken = "[[rules]]\nid = \"bad\"\nregex = '''(unclosed'''\n";
+    let error = RuleSet::parse("broken.toml", broken)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("broken.toml") && error.contains("bad"),
+        "{error}"
+    );
+    let twice = "[[rules]]\nid = \"a\"\nregex = 'x'\n[[rules]]\nid = \"a\"\nregex = 'y'\n";
+    assert!(RuleSet::parse("twice.toml", twice).is_err());
+}
+
+#[test]
+fn a_tree_scan_respects_gitignore_and_skips_binary_files() {
+    let dir = std::env::temp_dir().join(format!("palisade-scan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("target")).unwrap();
+    let secret = "GITHUB_TOKEN=ghp_R8tY2uI5oP9aS3dF7gH1jK4lZ6xC0vB2nM8q\n";
+    std::fs::write(dir.join(".gitignore"), "target/\n").unwrap();
+    std::fs::write(dir.join("src/ci.env"), secret).unwrap();
+    std::fs::write(dir.join(".env"), secret).unwrap();
+    std::fs::write(dir.join("target/cache.env"), secret).unwrap();
+    std::fs::write(
+        dir.join("image.bin"),
+        [b"ghp_".as_slice(), &[0u8; 16], secret.as_bytes()].concat(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "pub fn clean() {}\n").unwrap();
+    let report = scan_tree(&Scanner::builtin(), &dir);
+    let paths: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [".env", "src/ci.env"],
+        "ignored and binary files are not reported"
+    );
+    assert_eq!(report.binary, 1);
+    assert!(report.files >= 4, "{report:?}");
+}

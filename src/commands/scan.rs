@@ -1,0 +1,77 @@
+//! `palisade scan [PATH]`: the secret scanner over a tree (`.gitignore` respected), with the built-in rules or a team's gitleaks-style rule file; and the scan of a rendered plan that `palisade new` runs before it writes anything.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use palisade_scan::{Finding, RuleSet, Scanner, TreeReport};
+
+use crate::CliError;
+use crate::plan::Plan;
+
+/// Arguments of `palisade scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// The folder (or file's folder) to scan.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// A gitleaks-style rule file; with `[extend] useDefault = true` it adds to the built-in rules.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Secrets found in what `palisade new` was about to write: nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the rendered project holds {} secret(s), so nothing was written: {}",
+    findings.len(),
+    findings.iter().map(|f| format!("{}:{}: {}", f.path, f.line, f.rule)).collect::<Vec<_>>().join(", ")
+)]
+pub struct SecretsInPlan {
+    /// Where, and which rule; never the value.
+    pub findings: Vec<Finding>,
+}
+
+/// Scans the tree at `args.path`.
+pub fn run(args: &ScanArgs) -> Result<TreeReport, CliError> {
+    let scanner = match &args.rules {
+        None => Scanner::builtin(),
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|source| CliError::ScanInput {
+                path: file.clone(),
+                source,
+            })?;
+            Scanner::new(RuleSet::parse(&file.display().to_string(), &text)?)
+        }
+    };
+    if let Err(source) = std::fs::metadata(&args.path) {
+        return Err(CliError::ScanInput {
+            path: args.path.clone(),
+            source,
+        });
+    }
+    Ok(palisade_scan::scan_tree(&scanner, &args.path))
+}
+
+/// Scans every text file of a rendered plan, in memory, with the built-in rules.
+pub(crate) fn scan_plan(plan: &Plan) -> Result<(), SecretsInPlan> {
+    let scanner = Scanner::builtin();
+    let findings: Vec<Finding> = plan
+        .files
+        .iter()
+        .filter(|file| !file.contents.contains(&0))
+        .flat_map(|file| {
+            let text = String::from_utf8_lossy(&file.contents);
+            scanner
+                .scan_text(&file.path.display().to_string(), &text)
+                .findings
+        })
+        .collect();
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(SecretsInPlan { findings })
+    }
+}

@@ -1,0 +1,80 @@
+//! `palisade scan` over real trees, and the scan `palisade new` runs over its rendered plan before writing: exit codes, redaction, nothing written when a secret is rendered.
+
+use crate::support::{palisade, scratch, workspace};
+
+const SECRET: &str = "ghp_R8tY2uI5oP9aS3dF7gH1jK4lZ6xC0vB2nM8q";
+
+#[test]
+fn scan_exits_1_on_a_finding_0_on_a_clean_tree_and_never_prints_the_secret() {
+    let dir = scratch("scan-tree");
+    std::fs::create_dir_all(dir.join("clean")).unwrap();
+    std::fs::write(dir.join("clean/lib.rs"), "pub fn f() {}\n").unwrap();
+    std::fs::create_dir_all(dir.join("leaky/.github")).unwrap();
+    std::fs::write(
+        dir.join("leaky/.github/deploy.yml"),
+        format!("env:\n  GITHUB_TOKEN: {SECRET}\n"),
+    )
+    .unwrap();
+
+    let clean = palisade(&dir, &["scan", "clean"]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    let leaky = palisade(&dir, &["scan", "leaky"]);
+    assert_eq!(leaky.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&leaky.stdout);
+    assert!(
+        stdout.contains(".github/deploy.yml:2:17: github-token: ghp_"),
+        "{stdout}"
+    );
+    let json = palisade(&dir, &["scan", "leaky", "--json"]);
+    let text = String::from_utf8_lossy(&json.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["findings"][0]["rule"], "github-token");
+    for output in [&leaky, &json] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!all.contains(SECRET), "the secret was printed: {all}");
+    }
+    let missing = palisade(&dir, &["scan", "no-such-folder"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-folder"));
+}
+
+#[test]
+fn new_with_a_secret_as_an_answer_writes_nothing_and_exits_2() {
+    let dir = scratch("scan-new");
+    let out = palisade(
+        &dir,
+        &[
+            "new",
+            "platform",
+            "--template",
+            "control-plane",
+            "--yes",
+            "--no-git",
+            "--define",
+            &format!("description=Deploys with {SECRET}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("github-token") && stderr.contains("README.md"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert!(!dir.join("platform").exists(), "nothing was written");
+}
+
+#[test]
+fn every_template_in_the_repository_is_free_of_secrets() {
+    let out = palisade(&workspace(), &["scan", "templates"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
