@@ -1,4 +1,4 @@
-//! `palisade check`: in CI, one finding per problem: the project record, template drift, removed security wiring.
+//! `palisade check`: in CI, one finding per problem: the project record, template drift, removed security wiring, secrets in the project's files.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,8 @@ pub enum Kind {
     Wiring,
     /// The template's own wiring declaration is broken (a bad pattern): a template bug.
     Template,
+    /// A secret in the project's files (`palisade scan` names the same).
+    Secret,
 }
 
 /// One reason `check` fails.
@@ -147,6 +149,18 @@ pub fn run(args: &CheckArgs, catalog: &Catalog) -> CheckReport {
                 ),
             );
         }
+    }
+    // Secrets in the project's files (what git would commit: `.gitignore` respected).
+    let scan = palisade_scan::scan_tree(&palisade_scan::Scanner::builtin(), &args.path);
+    for f in scan.findings {
+        finding(
+            &mut report,
+            Kind::Secret,
+            format!(
+                "{}:{}:{}: {} ({}): remove it, rotate it, and keep a reference instead",
+                f.path, f.line, f.column, f.rule, f.redacted
+            ),
+        );
     }
     report
 }

@@ -22,7 +22,8 @@ pub struct ScanArgs {
     pub json: bool,
 }
 
-/// Secrets found in what `palisade new` was about to write: nothing was written.
+/// Secrets found in what `palisade new` or `palisade upgrade` was about to write: nothing was
+/// written.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the rendered project holds {} secret(s), so nothing was written: {}",
@@ -53,6 +54,40 @@ pub fn run(args: &ScanArgs) -> Result<TreeReport, CliError> {
         });
     }
     Ok(palisade_scan::scan_tree(&scanner, &args.path))
+}
+
+/// Scans what an upgrade would write, in memory: a finding the file does not already hold stops it.
+pub(crate) fn scan_upgrade(upgrade: &crate::upgrade::Upgrade) -> Result<(), CliError> {
+    let scanner = Scanner::builtin();
+    let mut findings = Vec::new();
+    for (path, new, old) in upgrade.writes()? {
+        if new.contains(&0) {
+            continue;
+        }
+        let name = path.display().to_string();
+        let before: Vec<String> = old
+            .map(|old| {
+                scanner
+                    .scan_text(&name, &String::from_utf8_lossy(&old))
+                    .findings
+                    .into_iter()
+                    .map(|f| f.fingerprint)
+                    .collect()
+            })
+            .unwrap_or_default();
+        findings.extend(
+            scanner
+                .scan_text(&name, &String::from_utf8_lossy(new))
+                .findings
+                .into_iter()
+                .filter(|f| !before.contains(&f.fingerprint)),
+        );
+    }
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(SecretsInPlan { findings }.into())
+    }
 }
 
 /// Scans every text file of a rendered plan, in memory, with the built-in rules.

@@ -45,6 +45,9 @@ impl UpgradeArgs {
 /// Runs `palisade upgrade`: computes every merge, then writes (unless `--dry-run`).
 pub fn run(args: &UpgradeArgs, catalog: &Catalog) -> Result<Report, CliError> {
     let upgrade = upgrade::prepare(&args.request(), catalog)?;
+    // A secret the new template version would bring in stops the upgrade before anything is
+    // written (one already in the project is `palisade check`'s to report, not a reason to block).
+    crate::commands::scan::scan_upgrade(&upgrade)?;
     if args.dry_run {
         return Ok(upgrade.dry_run()?);
     }

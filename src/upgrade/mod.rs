@@ -32,6 +32,9 @@ pub struct Request {
     pub allow_dirty: bool,
 }
 
+/// A file an upgrade would write: its path, its new contents, and what it holds now.
+pub type PlannedWrite<'a> = (&'a Path, &'a [u8], Option<Vec<u8>>);
+
 /// A computed upgrade: the writes, removals and conflicts, and the report. Nothing written yet.
 #[derive(Debug)]
 pub struct Upgrade {
@@ -424,6 +427,14 @@ impl Upgrade {
             }
         }
         Ok(out)
+    }
+
+    /// Every file the upgrade would write, with what it holds now (`None`: a new file).
+    pub fn writes(&self) -> Result<Vec<PlannedWrite<'_>>, UpgradeError> {
+        self.writes
+            .iter()
+            .map(|(path, new)| Ok((path.as_path(), new.as_slice(), self.read(path)?)))
+            .collect()
     }
 
     /// The report of a dry run: the diff, and whether the merged `Cargo.toml` would still parse.

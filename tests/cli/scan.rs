@@ -78,3 +78,91 @@ fn every_template_in_the_repository_is_free_of_secrets() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A template version that would bring a secret in stops the upgrade before it writes anything;
+/// `palisade check` reports a secret already in the project.
+#[test]
+fn upgrade_refuses_a_version_that_renders_a_secret_and_check_reports_secrets() {
+    let dir = scratch("scan-upgrade");
+    let catalog = dir.join("catalog");
+    copy_tree(&workspace().join("tests/fixtures/catalog"), &catalog);
+    std::fs::write(
+        catalog.join("fixture/0.2.0/files/docs/deploy.md"),
+        format!("Deploy with `GITHUB_TOKEN={SECRET}`.\n"),
+    )
+    .unwrap();
+    let run = |cwd: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(args)
+            .current_dir(cwd)
+            .env("PALISADE_CATALOG", &catalog)
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    };
+    let project = dir.join("demo");
+    let out = run(
+        &dir,
+        &[
+            "new",
+            "demo",
+            "--template",
+            "fixture",
+            "--template-version",
+            "0.1.0",
+            "--yes",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = crate::support::tree(&project);
+    let out = run(&project, &["upgrade"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("docs/deploy.md") && stderr.contains("github-token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET));
+    assert_eq!(crate::support::tree(&project), before, "nothing changed");
+
+    std::fs::write(project.join("notes.txt"), format!("token {SECRET}\n")).unwrap();
+    let out = run(&project, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secrets: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "secret")
+        .collect();
+    assert_eq!(secrets.len(), 1, "{report}");
+    assert!(
+        secrets[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("notes.txt:1:7: github-token")
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
+}
