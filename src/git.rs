@@ -288,3 +288,23 @@ impl std::fmt::Debug for PreparedConflicts {
             .finish()
     }
 }
+
+/// What `git commit` would record in the repository holding `dir`: every path in the index with
+/// its staged contents (not the working tree's), paths relative to the repository's root.
+pub fn staged_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
+    let repo = git2::Repository::discover(dir)?;
+    let index = repo.index()?;
+    let mut files = Vec::new();
+    for entry in index.iter() {
+        // Stage 0 only: conflict stages are not what a commit records.
+        if (entry.flags >> 12) & 0x3 != 0 {
+            continue;
+        }
+        let blob = repo.find_blob(entry.id)?;
+        files.push((
+            String::from_utf8_lossy(&entry.path).into_owned(),
+            blob.content().to_vec(),
+        ));
+    }
+    Ok(files)
+}

@@ -61,6 +61,9 @@ pub enum CliError {
     /// A scan's rule file does not load.
     #[error(transparent)]
     ScanRules(#[from] palisade_scan::RuleError),
+    /// `--staged` outside a git repository, or its index cannot be read.
+    #[error("scan --staged: {0}")]
+    ScanStaged(#[source] git2::Error),
     /// A scan's path or rule file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     ScanInput {
@@ -84,7 +87,8 @@ impl CliError {
             | Self::AnswersFileInvalid { .. }
             | Self::SecretsInPlan(_)
             | Self::ScanRules(_)
-            | Self::ScanInput { .. } => 2,
+            | Self::ScanInput { .. }
+            | Self::ScanStaged(_) => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),
             Self::Render(_) | Self::Write(_) | Self::Git(_) => 1,
@@ -113,9 +117,9 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
             Ok(u8::from(!report.findings.is_empty()))
         }
         cli::Command::Scan(args) => {
-            let report = commands::scan::run(&args)?;
-            ui::scanned(&report, ui::Format::from_flag(args.json));
-            Ok(u8::from(!report.findings.is_empty()))
+            let scanned = commands::scan::run(&args)?;
+            ui::scanned(&scanned, ui::Format::from_flag(args.json));
+            Ok(u8::from(!scanned.report.findings.is_empty()))
         }
         cli::Command::Templates(args) => {
             ui::templates(&commands::templates::run(&args, &catalog)?);

@@ -215,7 +215,15 @@ impl Prompter for TerminalPrompter {
 
 /// Reports `palisade scan`: findings on stdout (JSON, or `path:line:column: rule: redacted`), a
 /// summary on stderr. Never the secret itself.
-pub fn scanned(report: &palisade_scan::TreeReport, format: Format) {
+pub fn scanned(scanned: &crate::commands::scan::Scanned, format: Format) {
+    let report = &scanned.report;
+    if let Some(sarif) = &scanned.sarif {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(sarif).expect("a SARIF log serializes")
+        );
+        return;
+    }
     if format == Format::Json {
         let body = serde_json::json!({
             "findings": report.findings,

@@ -8,9 +8,11 @@
 mod engine;
 mod finding;
 mod rules;
+mod sarif;
 mod walk;
 
 pub use engine::{Scanner, TextReport};
 pub use finding::{Finding, Suppressed};
 pub use rules::{Examples, RuleError, RuleSet};
+pub use sarif::sarif;
 pub use walk::{MAX_FILE_BYTES, TreeReport, scan_tree};

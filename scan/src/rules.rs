@@ -66,6 +66,8 @@ struct Extend {
 #[serde(rename_all = "camelCase")]
 struct RuleDef {
     id: String,
+    #[serde(default)]
+    description: String,
     regex: String,
     #[serde(default)]
     secret_group: Option<usize>,
@@ -108,6 +110,7 @@ pub struct Examples {
 #[derive(Debug)]
 pub(crate) struct Rule {
     pub(crate) id: String,
+    pub(crate) description: String,
     pub(crate) regex: Regex,
     pub(crate) secret_group: Option<usize>,
     pub(crate) entropy: Option<f64>,
@@ -220,6 +223,7 @@ impl RuleSet {
                     .transpose()?,
                 allowlist: allowlist(&def.id, &lists)?,
                 examples: def.examples.unwrap_or_default(),
+                description: def.description,
                 id: def.id,
             };
             match set.rules.iter_mut().find(|r| r.id == rule.id) {
@@ -233,6 +237,14 @@ impl RuleSet {
     /// The rules' ids, in order.
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    /// A rule's description (empty when the file gives none).
+    pub fn description(&self, id: &str) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.description.as_str())
     }
 
     /// A rule's own examples (from the rule file), for data-driven tests.

@@ -18,8 +18,23 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// Print the report as JSON on stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sarif")]
     pub json: bool,
+    /// Print the findings as SARIF 2.1.0 on stdout (for code-scanning uploads).
+    #[arg(long)]
+    pub sarif: bool,
+    /// Scan what `git commit` would record (the index), not the working tree: the pre-commit check.
+    #[arg(long)]
+    pub staged: bool,
+}
+
+/// What `palisade scan` found, and its SARIF log when asked for.
+#[derive(Debug)]
+pub struct Scanned {
+    /// The findings and what was skipped.
+    pub report: TreeReport,
+    /// The SARIF 2.1.0 log, with `--sarif`.
+    pub sarif: Option<serde_json::Value>,
 }
 
 /// Secrets found in what `palisade new` or `palisade upgrade` was about to write: nothing was
@@ -35,8 +50,8 @@ pub struct SecretsInPlan {
     pub findings: Vec<Finding>,
 }
 
-/// Scans the tree at `args.path`.
-pub fn run(args: &ScanArgs) -> Result<TreeReport, CliError> {
+/// Scans the tree at `args.path`, or with `--staged` the index of the repository holding it.
+pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
     let scanner = match &args.rules {
         None => Scanner::builtin(),
         Some(file) => {
@@ -53,7 +68,28 @@ pub fn run(args: &ScanArgs) -> Result<TreeReport, CliError> {
             source,
         });
     }
-    Ok(palisade_scan::scan_tree(&scanner, &args.path))
+    let report = if args.staged {
+        let mut report = TreeReport::default();
+        for (path, contents) in
+            crate::git::staged_files(&args.path).map_err(CliError::ScanStaged)?
+        {
+            if contents.contains(&0) {
+                report.binary += 1;
+                continue;
+            }
+            let found = scanner.scan_text(&path, &String::from_utf8_lossy(&contents));
+            report.files += 1;
+            report.findings.extend(found.findings);
+            report.suppressed.extend(found.suppressed);
+        }
+        report
+    } else {
+        palisade_scan::scan_tree(&scanner, &args.path)
+    };
+    let sarif = args
+        .sarif
+        .then(|| palisade_scan::sarif(&report.findings, scanner.rules()));
+    Ok(Scanned { report, sarif })
 }
 
 /// Scans what an upgrade would write, in memory: a finding the file does not already hold stops it.

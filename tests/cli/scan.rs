@@ -166,3 +166,90 @@ fn upgrade_refuses_a_version_that_renders_a_secret_and_check_reports_secrets() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--staged` sees what `git commit` would record: a secret staged and then removed from the
+/// working tree is found; one only in the working tree is not.
+#[test]
+fn staged_scans_the_index_not_the_working_tree() {
+    let dir = scratch("scan-staged");
+    git(&dir, &["init", "-q"]);
+    std::fs::write(dir.join("staged.env"), format!("TOKEN={SECRET}\n")).unwrap();
+    git(&dir, &["add", "staged.env"]);
+    std::fs::write(dir.join("staged.env"), "TOKEN=env://TOKEN\n").unwrap();
+    std::fs::write(dir.join("unstaged.yml"), format!("token: {SECRET}\n")).unwrap();
+    let out = palisade(&dir, &["scan", "--staged", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["staged.env"]);
+    // The working tree scan sees the unstaged file and not the staged contents.
+    let out = palisade(&dir, &["scan", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["unstaged.yml"]);
+    let outside = palisade(&scratch("scan-no-repo"), &["scan", "--staged"]);
+    assert_eq!(outside.status.code(), Some(2), "outside a repository");
+}
+
+#[test]
+fn sarif_output_is_a_sarif_2_1_0_log_without_the_secret() {
+    let dir = scratch("scan-sarif");
+    std::fs::write(dir.join("deploy.sh"), format!("export GH={SECRET}\n")).unwrap();
+    let out = palisade(&dir, &["scan", "--sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(SECRET));
+    let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["rules"][0]["id"], "github-token");
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "github-token");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "deploy.sh"
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        1
+    );
+    assert_eq!(
+        result["partialFingerprints"]["palisadeSecret/v1"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+}
