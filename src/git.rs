@@ -308,3 +308,42 @@ pub fn staged_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
     }
     Ok(files)
 }
+
+/// Calls `visit` once for every distinct blob of every commit reachable from HEAD in the
+/// repository holding `dir` (newest commits first), with the path it was first met at and that
+/// commit's short id: a blob shared by many commits is read and handed over once.
+pub fn for_each_history_blob(
+    dir: &Path,
+    mut visit: impl FnMut(&str, &str, &[u8]),
+) -> Result<(), git2::Error> {
+    let repo = git2::Repository::discover(dir)?;
+    let mut walk = repo.revwalk()?;
+    walk.push_head()?;
+    let mut seen = std::collections::HashSet::new();
+    for oid in walk {
+        let commit = repo.find_commit(oid?)?;
+        let short = commit.id().to_string()[..12].to_owned();
+        let mut failure = None;
+        commit
+            .tree()?
+            .walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(git2::ObjectType::Blob) && seen.insert(entry.id()) {
+                    match repo.find_blob(entry.id()) {
+                        Ok(blob) => {
+                            let path = format!("{root}{}", entry.name().unwrap_or("?"));
+                            visit(&path, &short, blob.content());
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            return git2::TreeWalkResult::Abort;
+                        }
+                    }
+                }
+                git2::TreeWalkResult::Ok
+            })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+    }
+    Ok(())
+}

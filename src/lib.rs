@@ -61,8 +61,8 @@ pub enum CliError {
     /// A scan's rule file does not load.
     #[error(transparent)]
     ScanRules(#[from] palisade_scan::RuleError),
-    /// `--staged` outside a git repository, or its index cannot be read.
-    #[error("scan --staged: {0}")]
+    /// `--staged` or `--history` outside a git repository, or the repository cannot be read.
+    #[error("scan of the git repository: {0}")]
     ScanStaged(#[source] git2::Error),
     /// A scan's path or rule file cannot be read.
     #[error("cannot read {}: {source}", path.display())]

@@ -24,8 +24,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub sarif: bool,
     /// Scan what `git commit` would record (the index), not the working tree: the pre-commit check.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "history")]
     pub staged: bool,
+    /// Scan every blob of every commit reachable from HEAD, each once: secrets committed and later
+    /// removed are still in the history. Findings are named `<commit>:<path>`.
+    #[arg(long)]
+    pub history: bool,
 }
 
 /// What `palisade scan` found, and its SARIF log when asked for.
@@ -68,7 +72,22 @@ pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
             source,
         });
     }
-    let report = if args.staged {
+    let report = if args.history {
+        let mut report = TreeReport::default();
+        crate::git::for_each_history_blob(&args.path, |path, commit, contents| {
+            if contents.contains(&0) {
+                report.binary += 1;
+                return;
+            }
+            let name = format!("{commit}:{path}");
+            let found = scanner.scan_text(&name, &String::from_utf8_lossy(contents));
+            report.files += 1;
+            report.findings.extend(found.findings);
+            report.suppressed.extend(found.suppressed);
+        })
+        .map_err(CliError::ScanStaged)?;
+        report
+    } else if args.staged {
         let mut report = TreeReport::default();
         for (path, contents) in
             crate::git::staged_files(&args.path).map_err(CliError::ScanStaged)?

@@ -253,3 +253,29 @@ fn sarif_output_is_a_sarif_2_1_0_log_without_the_secret() {
         64
     );
 }
+
+/// `--history` finds a secret that was committed and removed in a later commit; the working tree
+/// no longer holds it.
+#[test]
+fn history_finds_a_secret_added_and_removed_in_an_earlier_commit() {
+    let dir = scratch("scan-history");
+    git(&dir, &["init", "-q"]);
+    std::fs::write(dir.join("deploy.yml"), format!("token: {SECRET}\n")).unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "add deploy"]);
+    std::fs::write(dir.join("deploy.yml"), "token: env://DEPLOY_TOKEN\n").unwrap();
+    git(&dir, &["commit", "-q", "-am", "use a reference"]);
+    let now = palisade(&dir, &["scan"]);
+    assert_eq!(now.status.code(), Some(0), "the working tree is clean");
+    let out = palisade(&dir, &["scan", "--history", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    let path = findings[0]["path"].as_str().unwrap();
+    assert!(
+        path.ends_with(":deploy.yml") && path.len() == 12 + 1 + 10,
+        "{path}"
+    );
+    assert_eq!(report["files"], 2, "each distinct blob once");
+}
