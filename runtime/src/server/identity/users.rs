@@ -126,11 +126,7 @@ impl Identities {
         user_id: &str,
         disabled: bool,
     ) -> Result<(), ServerError> {
-        let user = self
-            .store()
-            .user(user_id)
-            .await?
-            .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))?;
+        let user = self.stored_user(user_id).await?;
         self.store().set_user_disabled(user_id, disabled).await?;
         if disabled {
             self.store()
@@ -154,11 +150,7 @@ impl Identities {
         user_id: &str,
         password: &Secret,
     ) -> Result<(), ServerError> {
-        let user = self
-            .store()
-            .user(user_id)
-            .await?
-            .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))?;
+        let user = self.stored_user(user_id).await?;
         let hash = password_hash(password)?;
         self.store().set_user_password_hash(user_id, &hash).await?;
         self.store()
@@ -171,6 +163,14 @@ impl Identities {
         )
         .await;
         Ok(())
+    }
+
+    /// A user by id, disabled or not; an unknown id is "not found".
+    async fn stored_user(&self, user_id: &str) -> Result<User, ServerError> {
+        self.store()
+            .user(user_id)
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))
     }
 }
 
