@@ -184,6 +184,17 @@ fn git(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// The paths of the findings of a `scan --json` run.
+fn finding_paths(out: &std::process::Output) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// `--staged` sees what `git commit` would record: a secret staged and then removed from the
 /// working tree is found; one only in the working tree is not.
 #[test]
@@ -201,24 +212,10 @@ fn staged_scans_the_index_not_the_working_tree() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let paths: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["staged.env"]);
+    assert_eq!(finding_paths(&out), ["staged.env"]);
     // The working tree scan sees the unstaged file and not the staged contents.
     let out = palisade(&dir, &["scan", "--json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let paths: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["unstaged.yml"]);
+    assert_eq!(finding_paths(&out), ["unstaged.yml"]);
     let outside = palisade(&scratch("scan-no-repo"), &["scan", "--staged"]);
     assert_eq!(outside.status.code(), Some(2), "outside a repository");
 }

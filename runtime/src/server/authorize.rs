@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::browser::{
-    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, see_other, set_cookie,
+    CSRF_COOKIE, SESSION_COOKIE, cookie, csrf_cookie, error_page, escape, page, see_other,
+    set_cookie,
 };
 use super::client_auth::Params;
 use super::endpoints::verify;
@@ -21,6 +22,9 @@ use crate::principal::PrincipalKind;
 /// Attempts a minute allowed from one source address, as a multiple of the per-user-name limit
 /// (several people may share an address).
 const ADDRESS_LIMIT_FACTOR: i64 = 10;
+
+/// What a failed sign-in says, whatever failed: no hint whether the user name exists.
+const WRONG_CREDENTIALS: &str = "The user name or password is not right.";
 
 /// The longest `state` accepted: it is stored with the login form and echoed to the client.
 pub const MAX_STATE: usize = 512;
@@ -322,15 +326,7 @@ async fn login_form(
     } else {
         StatusCode::OK
     };
-    let cookie = set_cookie(
-        server,
-        CSRF_COOKIE,
-        &csrf,
-        "/",
-        server.config().login_ttl,
-        cookie::SameSite::Strict,
-    );
-    page(status, "Sign in", &body, Some(cookie))
+    page(status, "Sign in", &body, Some(csrf_cookie(server, &csrf)))
 }
 
 #[derive(serde::Deserialize)]
@@ -397,13 +393,7 @@ pub(crate) async fn login(
     let _ = store.delete_login_request(&form.request_id).await;
     if form.username.len() > MAX_USERNAME || form.password.len() > MAX_PASSWORD {
         // Never verified and never a rate-limit key: a huge name must not cost memory.
-        return login_form(
-            &server,
-            &client,
-            &request,
-            Some("The user name or password is not right."),
-        )
-        .await;
+        return login_form(&server, &client, &request, Some(WRONG_CREDENTIALS)).await;
     }
     // Each attempt is counted before the password is checked, atomically in the store (so
     // parallel attempts cannot all slip under the limit, and replicas share the count): per user
@@ -446,13 +436,7 @@ pub(crate) async fn login(
             .reason("unknown user or wrong password")
             .tenant(&client.tenant_id);
         server.audit(entry).await;
-        return login_form(
-            &server,
-            &client,
-            &request,
-            Some("The user name or password is not right."),
-        )
-        .await;
+        return login_form(&server, &client, &request, Some(WRONG_CREDENTIALS)).await;
     };
     let _ = store.release_attempt(&limit_key).await;
     if let Some(key) = &address_key {

@@ -120,3 +120,15 @@ pub(crate) fn see_other(location: &str, cookies: &[String]) -> Response {
     }
     response
 }
+
+/// The CSRF cookie of a form (double submit): strict same-site, living as long as a login form.
+pub(crate) fn csrf_cookie(server: &AuthorizationServer, value: &str) -> String {
+    set_cookie(
+        server,
+        CSRF_COOKIE,
+        value,
+        "/",
+        server.config().login_ttl,
+        cookie::SameSite::Strict,
+    )
+}

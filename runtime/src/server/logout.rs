@@ -7,7 +7,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::browser::{
-    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, escape, page, see_other, set_cookie,
+    CSRF_COOKIE, SESSION_COOKIE, cookie, csrf_cookie, error_page, escape, page, see_other,
+    set_cookie,
 };
 use super::client_auth::Params;
 use super::endpoints::verify;
@@ -146,14 +147,7 @@ fn confirmation(
         StatusCode::OK,
         "Sign out",
         &body,
-        Some(set_cookie(
-            server,
-            CSRF_COOKIE,
-            &csrf,
-            "/",
-            server.config().login_ttl,
-            cookie::SameSite::Strict,
-        )),
+        Some(csrf_cookie(server, &csrf)),
     )
 }
 

@@ -374,36 +374,6 @@ async fn every_admin_change_names_its_actor_and_tenant() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-/// Signs `username` in through the login form at `url`; the redirect's query and the session
-/// cookie.
-async fn sign_in_as(h: &Harness, username: &str, url: &str) -> (BTreeMap<String, String>, String) {
-    let form = h.http.get(url).send().await.unwrap();
-    assert_eq!(form.status(), StatusCode::OK);
-    let csrf_cookie = set_cookie(&form, "palisade_csrf").unwrap();
-    let html = form.text().await.unwrap();
-    let response = h
-        .http
-        .post(h.url("/authorize/login"))
-        .header("cookie", csrf_cookie)
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf", hidden(&html, "csrf")),
-            ("username", username.to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "sign-in of {username}"
-    );
-    let session = set_cookie(&response, "palisade_session").unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    (query_of(&location), session)
-}
-
 /// What `/authorize` answers with a session cookie: the redirect's query, or `None` for the login
 /// form.
 async fn authorize_with(
@@ -447,8 +417,9 @@ async fn authorize_honours_max_age_prompt_login_and_id_token_hint() {
         .await
         .unwrap();
     let (_, challenge) = pkce("bob");
-    let (_, bob_session) =
-        sign_in_as(&h, "bob", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+    let (_, bob_session) = h
+        .sign_in_as("bob", &h.authorize_url(&h.web_id, &challenge, &[]))
+        .await;
     h.clock.advance(5);
 
     let error = |answer: Option<BTreeMap<String, String>>| {
@@ -538,12 +509,12 @@ async fn authorize_honours_max_age_prompt_login_and_id_token_hint() {
         StatusCode::SEE_OTHER,
         "no session: login_required"
     );
-    let (query, _) = sign_in_as(
-        &h,
-        &h.username,
-        &h.authorize_url(&h.web_id, &challenge, &[("max_age", "3600")]),
-    )
-    .await;
+    let (query, _) = h
+        .sign_in_as(
+            &h.username,
+            &h.authorize_url(&h.web_id, &challenge, &[("max_age", "3600")]),
+        )
+        .await;
     let (_, tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
     let claims: Value = serde_json::from_slice(
         &base64::Engine::decode(
@@ -776,7 +747,9 @@ async fn a_disabled_user_or_client_is_cut_off_at_once() {
         .await
         .unwrap();
     let (verifier, challenge) = pkce("carol");
-    let (query, _) = sign_in_as(&h, "carol", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+    let (query, _) = h
+        .sign_in_as("carol", &h.authorize_url(&h.web_id, &challenge, &[]))
+        .await;
     let (_, carol_tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
     let status = h
         .http
@@ -1063,7 +1036,9 @@ async fn logout_without_a_hint_for_the_session_asks_first() {
             .await
             .unwrap();
         let (verifier, challenge) = pkce("bob");
-        let (query, _) = sign_in_as(&h, "bob", &h.authorize_url(&h.web_id, &challenge, &[])).await;
+        let (query, _) = h
+            .sign_in_as("bob", &h.authorize_url(&h.web_id, &challenge, &[]))
+            .await;
         let (_, tokens) = h.redeem(h.web(), &query["code"], Some(&verifier)).await;
         tokens["id_token"].as_str().unwrap().to_owned()
     };

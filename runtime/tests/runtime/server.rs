@@ -287,6 +287,15 @@ impl Harness {
         &self,
         authorize_url: &str,
     ) -> (BTreeMap<String, String>, String) {
+        self.sign_in_as(&self.username, authorize_url).await
+    }
+
+    /// [`sign_in_at`](Self::sign_in_at) as `username` (whose password is [`PASSWORD`]).
+    pub(crate) async fn sign_in_as(
+        &self,
+        username: &str,
+        authorize_url: &str,
+    ) -> (BTreeMap<String, String>, String) {
         let form = self.http.get(authorize_url).send().await.unwrap();
         assert_eq!(form.status(), StatusCode::OK);
         assert_eq!(form.headers()["cache-control"], "no-store");
@@ -300,7 +309,7 @@ impl Harness {
             .form(&[
                 ("request_id", hidden(&html, "request_id")),
                 ("csrf", hidden(&html, "csrf")),
-                ("username", self.username.clone()),
+                ("username", username.to_owned()),
                 ("password", PASSWORD.to_owned()),
             ])
             .send()
