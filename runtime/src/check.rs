@@ -40,6 +40,11 @@ impl<C> CheckLayer<C> {
     pub fn new(check: C) -> Self {
         Self { check }
     }
+
+    /// The check this layer runs.
+    pub fn check(&self) -> &C {
+        &self.check
+    }
 }
 
 impl<S, C: Clone> Layer<S> for CheckLayer<C> {

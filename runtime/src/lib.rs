@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod check;
+pub mod limit;
 #[cfg(any(feature = "testing", feature = "server"))]
 mod pem;
 pub mod principal;

@@ -1,4 +1,4 @@
-//! Serving a router on a network listener (feature `serve`): HTTP or HTTPS through rustls, with a TLS handshake timeout, a header read timeout, a request timeout, a connection limit, backed-off accept errors and a graceful shutdown that drains open connections.
+//! Serving a router on a network listener (feature `serve`): HTTP or HTTPS through rustls, with a TLS handshake timeout, a header read timeout, a request timeout, a connection limit, an in-flight request limit, backed-off accept errors and a graceful shutdown that first fails readiness, then drains open connections.
 //!
 //! Invariant: this module knows sockets and HTTP connections, not security decisions; what runs
 //! for a request is the router it is given (the security stack included).
@@ -6,10 +6,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -19,7 +21,36 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::problem::Problem;
 use crate::secrets::Secret;
+
+/// Whether the process wants new traffic: true until a shutdown begins. Serve it from the
+/// readiness route, so load balancers stop sending requests before the listener closes.
+#[derive(Clone, Debug)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Readiness {
+    /// Ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// False once a shutdown has begun.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks the process as shutting down.
+    pub fn set_draining(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 /// How connections are served. [`ServeConfig::default`] holds the strict defaults.
 #[derive(Clone, Debug)]
@@ -34,7 +65,14 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the listener's backlog (default 10,000).
     pub max_connections: usize,
-    /// How long a shutdown waits for open connections to finish (default 30 s).
+    /// Requests handled at once; more are answered 503 at once rather than queued (default 1,024).
+    pub max_in_flight: usize,
+    /// Set to not ready when a shutdown begins.
+    pub readiness: Readiness,
+    /// How long the listener keeps serving, with readiness failing, after a shutdown begins: the
+    /// time a load balancer takes to notice (default 5 s).
+    pub unready_grace: Duration,
+    /// How long a shutdown then waits for open connections to finish (default 30 s).
     pub drain_timeout: Duration,
 }
 
@@ -46,6 +84,9 @@ impl Default for ServeConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_in_flight: 1_024,
+            readiness: Readiness::new(),
+            unready_grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -88,19 +129,45 @@ pub fn tls_config(chain: &Secret, key: &Secret) -> Result<rustls::ServerConfig, 
     Ok(tls)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits up to
-/// the drain timeout for open connections. Handlers see the peer's address as
-/// `ConnectInfo<SocketAddr>`.
+/// Serves `router` on `listener` until `shutdown` completes; then marks the readiness as
+/// draining, keeps serving for the unready grace period, stops accepting and waits up to the drain
+/// timeout for open connections. Handlers see the peer's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        http::StatusCode::REQUEST_TIMEOUT,
-        config.request_timeout,
-    ));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
+    let router = router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let permit = in_flight.clone().try_acquire_owned();
+                async move {
+                    let Ok(_permit) = permit else {
+                        return Problem::new(http::StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                            .with_detail("too many requests in flight; retry")
+                            .into_response();
+                    };
+                    next.run(request).await
+                }
+            },
+        ));
+    let readiness = config.readiness.clone();
+    let grace = config.unready_grace;
+    let shutdown = async move {
+        shutdown.await;
+        readiness.set_draining();
+        tracing::info!(
+            ?grace,
+            "shutting down: readiness fails, serving until the grace ends"
+        );
+        tokio::time::sleep(grace).await;
+    };
     let acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();

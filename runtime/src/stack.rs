@@ -1,4 +1,4 @@
-//! The one canonical security stack: trace → authentication → tenant guard → authorization → handler.
+//! The one canonical security stack: trace → address rate limit → authentication → client rate limit → tenant guard → authorization → handler.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::audit::AuditEmitter;
-use crate::authn::{Authenticator, AuthnLayer};
-use crate::authz::{AuthzLayer, PolicyEngine};
+use crate::authn::{Authenticator, AuthnLayer, FailureAuditPolicy};
+use crate::authz::{AuthzLayer, PolicyEngine, UndecidedSuccess};
+use crate::limit::{ByAddress, ByClient, RateLimitLayer, RateLimits};
 use crate::tenant::{TenantGuardConfig, TenantGuardLayer};
 use crate::trace::TraceLayer;
 
@@ -25,10 +26,15 @@ pub struct SecurityStack {
     tenant: TenantGuardConfig,
     engine: Arc<PolicyEngine>,
     audit: AuditEmitter,
+    limits: RateLimits,
+    failures: FailureAuditPolicy,
+    undecided: UndecidedSuccess,
 }
 
 impl SecurityStack {
-    /// A stack with the default tenant guard (path parameter `tenant`, header `x-tenant-id`).
+    /// A stack with the default tenant guard (path parameter `tenant`, header `x-tenant-id`), the
+    /// default rate limits and failure audit policy, and a success without an authorization
+    /// decision failing in debug builds.
     pub fn new(
         authenticator: Arc<Authenticator>,
         engine: Arc<PolicyEngine>,
@@ -39,7 +45,28 @@ impl SecurityStack {
             tenant: TenantGuardConfig::default(),
             engine,
             audit,
+            limits: RateLimits::default(),
+            failures: FailureAuditPolicy::default(),
+            undecided: UndecidedSuccess::default(),
         }
+    }
+
+    /// Replaces the rate limits ([`RateLimits::off`] turns them off).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces how authentication failures are audited under a flood.
+    pub fn with_failure_audit(mut self, policy: FailureAuditPolicy) -> Self {
+        self.failures = policy;
+        self
+    }
+
+    /// Replaces what happens to a success answered without an authorization decision.
+    pub fn with_undecided_success(mut self, undecided: UndecidedSuccess) -> Self {
+        self.undecided = undecided;
+        self
     }
 
     /// Replaces the tenant guard's configuration.
@@ -59,9 +86,7 @@ impl SecurityStack {
     /// fallback (404 by default) without authentication, as no handler and no decision is
     /// involved, and the tenant guard always sees the matched route it checks.
     pub fn apply<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
-        router.route_layer(StackLayer {
-            stack: self.clone(),
-        })
+        router.route_layer(self.build())
     }
 
     /// The stack as one tower layer, outermost first, for use outside axum's `Router`.
@@ -78,8 +103,21 @@ impl SecurityStack {
                  SecurityStack::apply on the router, or set path_param to None"
             );
         }
+        self.build()
+    }
+
+    /// The layers, built once: the rate limiters and the failure counter are shared by every
+    /// route the stack wraps.
+    fn build(&self) -> StackLayer {
         StackLayer {
             stack: self.clone(),
+            by_address: RateLimitLayer::limit(ByAddress, self.limits.per_address),
+            authn: AuthnLayer::authenticate_with(
+                self.authenticator.clone(),
+                self.audit.clone(),
+                self.failures,
+            ),
+            by_client: RateLimitLayer::limit(ByClient, self.limits.per_client),
         }
     }
 }
@@ -88,6 +126,9 @@ impl SecurityStack {
 #[derive(Clone)]
 pub struct StackLayer {
     stack: SecurityStack,
+    by_address: RateLimitLayer<ByAddress>,
+    authn: AuthnLayer,
+    by_client: RateLimitLayer<ByClient>,
 }
 
 impl<S> Layer<S> for StackLayer
@@ -103,12 +144,13 @@ where
         let inner = tower::util::MapResponseLayer::new(IntoResponse::into_response).layer(inner);
         let service = ServiceBuilder::new()
             .layer(TraceLayer)
-            .layer(AuthnLayer::authenticate(
-                s.authenticator.clone(),
-                s.audit.clone(),
-            ))
+            .layer(self.by_address.clone())
+            .layer(self.authn.clone())
+            .layer(self.by_client.clone())
             .layer(TenantGuardLayer::guard(s.tenant.clone(), s.audit.clone()))
-            .layer(AuthzLayer::new(s.engine.clone(), s.audit.clone()))
+            .layer(
+                AuthzLayer::new(s.engine.clone(), s.audit.clone()).undecided_success(s.undecided),
+            )
             .service(inner);
         BoxCloneSyncService::new(service)
     }

@@ -92,6 +92,8 @@ pub enum Outcome {
 pub mod event_type {
     /// A request's credentials were refused.
     pub const AUTHN_FAILURE: &str = "palisade.authn.failure";
+    /// Authentication failures over the audit rate, counted in one entry (the count is in `reason`).
+    pub const AUTHN_FAILURES_COUNTED: &str = "palisade.authn.failures_counted";
     /// A request named a tenant other than its principal's.
     pub const TENANT_MISMATCH: &str = "palisade.tenant.mismatch";
     /// A policy decision on a sensitive action.

@@ -1,6 +1,7 @@
 //! Token validation: the `Authenticator` (JWT via JWKS, opaque tokens via introspection, a verified-token cache) and its tower layer.
 
 mod config;
+mod failures;
 mod introspect;
 pub(crate) mod jws;
 mod keys;
@@ -17,6 +18,7 @@ pub use config::{
     AuthnConfig, ConfigError, DEFAULT_MAX_TOKEN_LEN, IntrospectionConfig, KeySource, MAX_LEEWAY,
     TokenType,
 };
+pub use failures::FailureAuditPolicy;
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::JwkSet;
 pub use layer::{Authn, AuthnCheck, AuthnLayer};

@@ -1,11 +1,15 @@
-//! `AuthzLayer` and the `Authz` extractor: a handler states the action it needs in one line, and every decision is audited.
+//! `AuthzLayer` and the `Authz` extractor: a handler states the action it needs in one line, every decision is audited, and a success answered without any decision is caught.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
-use http::Request;
+use axum::response::{IntoResponse, Response};
 use http::request::Parts;
+use http::{Request, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -22,11 +26,38 @@ struct Shared {
     audit: AuditEmitter,
 }
 
+/// Set when a handler asks for a decision on the request it serves.
+#[derive(Clone, Default)]
+struct DecisionMark(Arc<AtomicBool>);
+
+/// What [`AuthzLayer`] does with a 2xx answer from a handler that took no authorization decision
+/// on that request: a handler that forgot `authz.require(..)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UndecidedSuccess {
+    /// Replace the answer with a 500 problem naming the route, and log an error (the default in
+    /// debug builds, so the service's own tests catch the bug).
+    Fail,
+    /// Pass the answer on and log an error (the default in release builds).
+    Log,
+}
+
+impl Default for UndecidedSuccess {
+    fn default() -> Self {
+        if cfg!(debug_assertions) {
+            Self::Fail
+        } else {
+            Self::Log
+        }
+    }
+}
+
 /// Makes the policy engine available to handlers through [`Authz`]. The decision itself is taken
-/// in the handler, because only the handler knows the resource (and its attributes) it acts on.
+/// in the handler, because only the handler knows the resource (and its attributes) it acts on;
+/// the layer checks that it was taken before any success leaves.
 #[derive(Clone)]
 pub struct AuthzLayer {
     shared: Shared,
+    undecided: UndecidedSuccess,
 }
 
 impl AuthzLayer {
@@ -34,7 +65,14 @@ impl AuthzLayer {
     pub fn new(engine: Arc<PolicyEngine>, audit: AuditEmitter) -> Self {
         Self {
             shared: Shared { engine, audit },
+            undecided: UndecidedSuccess::default(),
         }
+    }
+
+    /// Sets what happens to a success answered without a decision.
+    pub fn undecided_success(mut self, undecided: UndecidedSuccess) -> Self {
+        self.undecided = undecided;
+        self
     }
 }
 
@@ -44,32 +82,92 @@ impl<S> Layer<S> for AuthzLayer {
         AuthzService {
             inner,
             shared: self.shared.clone(),
+            undecided: self.undecided,
         }
     }
 }
 
-/// The service built by [`AuthzLayer`]: it attaches the engine to each request.
+/// The service built by [`AuthzLayer`]: it attaches the engine to each request and checks that a
+/// success carries a decision.
 #[derive(Clone)]
 pub struct AuthzService<S> {
     inner: S,
     shared: Shared,
+    undecided: UndecidedSuccess,
 }
 
 impl<S, B> Service<Request<B>> for AuthzService<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response>,
 {
-    type Response = S::Response;
+    type Response = Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Decided<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let mark = DecisionMark::default();
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        let method = req.method().clone();
         req.extensions_mut().insert(self.shared.clone());
-        self.inner.call(req)
+        req.extensions_mut().insert(mark.clone());
+        Decided {
+            inner: self.inner.call(req),
+            check: Some((mark, self.undecided, method, route)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`AuthzService`].
+    pub struct Decided<F> {
+        #[pin]
+        inner: F,
+        check: Option<(DecisionMark, UndecidedSuccess, http::Method, String)>,
+    }
+}
+
+impl<F, E> Future for Decided<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.inner.poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            other => return other,
+        };
+        let Some((mark, undecided, method, route)) = this.check.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        if !response.status().is_success() || mark.0.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(response));
+        }
+        tracing::error!(
+            %method,
+            route,
+            status = response.status().as_u16(),
+            "a handler answered success without an authorization decision"
+        );
+        Poll::Ready(Ok(match undecided {
+            UndecidedSuccess::Log => response,
+            UndecidedSuccess::Fail => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no authorization decision",
+            )
+            .with_detail(format!(
+                "{method} {route} answered success without calling Authz::require or Authz::check"
+            ))
+            .into_response(),
+        }))
     }
 }
 
@@ -78,6 +176,7 @@ pub struct Authz {
     principal: Principal,
     shared: Shared,
     trace: Option<TraceContext>,
+    mark: Option<DecisionMark>,
 }
 
 impl Authz {
@@ -99,6 +198,7 @@ impl Authz {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Decision, Problem> {
+        self.mark_decided();
         let decision =
             match self
                 .shared
@@ -142,6 +242,12 @@ impl Authz {
         }
     }
 
+    fn mark_decided(&self) {
+        if let Some(mark) = &self.mark {
+            mark.0.store(true, Ordering::Release);
+        }
+    }
+
     /// Records a completed action (a write) in the audit log, with the principal and trace filled in.
     pub async fn record(&self, event_type: &str, action: &str, resource: &str) {
         let entry = self
@@ -156,6 +262,7 @@ impl Authz {
 
     /// Decides without auditing or rejecting: for filtering lists, where each item is not a sensitive action.
     pub fn check(&self, action: &str, resource: &Resource) -> bool {
+        self.mark_decided();
         self.shared
             .engine
             .authorize(&self.principal, action, resource, &serde_json::Value::Null)
@@ -178,10 +285,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Authz {
             .cloned()
             .ok_or_else(Problem::missing_layer)?;
         let trace = parts.extensions.get::<TraceContext>().copied();
+        let mark = parts.extensions.get::<DecisionMark>().cloned();
         Ok(Self {
             principal,
             shared,
             trace,
+            mark,
         })
     }
 }

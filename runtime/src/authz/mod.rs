@@ -11,4 +11,4 @@ pub use engine::{
     AttrValue, AuthzError, LoadError, PolicyEngine, PolicySource, Resource,
     TENANT_ISOLATION_POLICY_ID,
 };
-pub use guard::{Authz, AuthzLayer};
+pub use guard::{Authz, AuthzLayer, AuthzService, Decided, UndecidedSuccess};

@@ -11,6 +11,7 @@ mod openidconnect;
 mod postgres;
 mod remote_keys;
 mod replicas;
+mod resilience;
 mod secrets;
 mod server;
 mod serving;

@@ -30,6 +30,7 @@ fn quick() -> ServeConfig {
         handshake_timeout: Duration::from_millis(300),
         header_read_timeout: Duration::from_millis(300),
         request_timeout: Duration::from_secs(5),
+        unready_grace: Duration::from_millis(50),
         ..ServeConfig::default()
     }
 }

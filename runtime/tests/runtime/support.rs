@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, put};
 use palisade_runtime::audit::{AuditEmitter, EmitterConfig, MemorySink};
-use palisade_runtime::authn::{Authenticator, AuthnConfig};
-use palisade_runtime::authz::{Authz, PolicyEngine, PolicySource, Resource};
+use palisade_runtime::authn::{Authenticator, AuthnConfig, FailureAuditPolicy};
+use palisade_runtime::authz::{Authz, PolicyEngine, PolicySource, Resource, UndecidedSuccess};
 use palisade_runtime::stack::SecurityStack;
 use palisade_runtime::tenant::TenantGuardConfig;
 use palisade_runtime::{Principal, Problem, TenantId};
@@ -125,8 +125,17 @@ pub(crate) fn stack(
         EmitterConfig::default(),
     );
     let authenticator = Arc::new(Authenticator::new(config).expect("valid authn config"));
-    let stack =
-        SecurityStack::new(authenticator, engine(), audit.clone()).with_tenant_guard(tenant);
+    // The sample routes test authentication and the tenant guard; `/whoami` and the bare
+    // services answer without an authorization decision on purpose, so such successes are only
+    // logged here (stack.rs tests the failing default).
+    let stack = SecurityStack::new(authenticator, engine(), audit.clone())
+        .with_tenant_guard(tenant)
+        .with_undecided_success(UndecidedSuccess::Log)
+        // The negative suites expect every failure audited on its own, however many they send.
+        .with_failure_audit(FailureAuditPolicy {
+            individual_per_window: u32::MAX,
+            ..FailureAuditPolicy::default()
+        });
     (stack, sink, audit)
 }
 
