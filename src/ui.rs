@@ -31,12 +31,18 @@ pub fn created(created: &Created) {
         "Created {dir} from template {} ({} files{}).",
         created.template,
         created.files,
-        if created.git {
-            ", first commit made"
-        } else {
-            ""
+        match (created.git, created.lockfile) {
+            (true, Some(true)) => ", Cargo.lock generated, first commit made",
+            (true, _) => ", first commit made",
+            (false, _) => "",
         }
     );
+    if created.lockfile == Some(false) {
+        eprintln!(
+            "warning: `cargo generate-lockfile` failed (offline?): run it in the project and commit \
+             Cargo.lock, which CI and the Dockerfile build with --locked"
+        );
+    }
     eprintln!();
     eprintln!("Next:");
     eprintln!("  cd {dir}");

@@ -188,6 +188,9 @@ pub struct Created {
     pub files: usize,
     /// Whether a git repository was made.
     pub git: bool,
+    /// Whether a Rust project's `Cargo.lock` was generated for the first commit: `None` when
+    /// none was attempted (no git, or no `Cargo.toml`), `Some(false)` when cargo could not.
+    pub lockfile: Option<bool>,
 }
 
 /// Runs `palisade new`.
@@ -246,6 +249,9 @@ pub fn run(
         folder.write(&file.path, &file.contents)?;
     }
     let git = !args.no_git;
+    // The first commit pins dependencies, so CI and the image can build with --locked.
+    let lockfile = (git && plan.files.iter().any(|f| f.path == Path::new("Cargo.toml")))
+        .then(|| generate_lockfile(folder.path()));
     if git {
         let message = format!(
             "Generate {} from palisade template {} {}",
@@ -259,5 +265,19 @@ pub fn run(
         template: format!("{} {}", info.id, info.version),
         files: plan.files.len(),
         git,
+        lockfile,
     })
+}
+
+/// Runs `cargo generate-lockfile` in `dir` (it needs the registry); whether it succeeded.
+fn generate_lockfile(dir: &Path) -> bool {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    std::process::Command::new(cargo)
+        .arg("generate-lockfile")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }

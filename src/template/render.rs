@@ -228,6 +228,12 @@ fn prepare(input: &RenderInput<'_>) -> Result<(Tera, Context), RenderError> {
     context.insert("name", input.name);
     context.insert("crate_name", &input.name.replace('-', "_"));
     context.insert("runtime_dependency", &input.runtime.toml_fields());
+    // The runtime's git repository, or empty: what a dependency policy must allow.
+    let runtime_git = match input.runtime {
+        RuntimeSource::Git { url, .. } => url.as_str(),
+        _ => "",
+    };
+    context.insert("runtime_git", runtime_git);
     context.insert(
         "palisade_install",
         &input.runtime.install_command(input.generator_version),

@@ -32,7 +32,9 @@ fn two_renders_in_different_folders_are_byte_identical() {
 #[test]
 fn the_first_commit_holds_every_file() {
     let dir = scratch("git");
-    let out = palisade(&dir, &["new", "ledger", "--runtime-version", "0.1.0"]);
+    let runtime = crate::support::workspace().join("runtime");
+    let runtime = runtime.to_str().unwrap();
+    let out = palisade(&dir, &["new", "ledger", "--runtime-path", runtime]);
     assert!(
         out.status.success(),
         "{}",
@@ -59,6 +61,10 @@ fn the_first_commit_holds_every_file() {
             file.0.display()
         );
     }
+    assert!(
+        log.lines().any(|l| l == "Cargo.lock"),
+        "Cargo.lock is in the first commit, so CI can build with --locked: {log}"
+    );
     let status = std::process::Command::new("git")
         .args(["status", "--porcelain"])
         .current_dir(dir.join("ledger"))

@@ -69,10 +69,23 @@ pub struct ChainBreak {
 }
 
 impl SqlAuditStore {
-    /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the tables.
+    /// Connects (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://...`) and creates the
+    /// tables when they do not exist yet. When they do, no DDL runs, so a login without the right
+    /// to create tables (a PostgreSQL application role, with the tables made by a migrator that
+    /// granted it `SELECT, INSERT` on `palisade_audit_log` and `SELECT, INSERT, UPDATE` on
+    /// `palisade_audit_head`) can append.
     pub async fn connect(url: &str) -> Result<Self, AuditError> {
         let (pool, postgres) = crate::sql::connect(url).await?;
-        sqlx::raw_sql(MIGRATION).execute(&pool).await?;
+        let exists = sqlx::raw_sql(
+            "SELECT 1 FROM palisade_audit_log WHERE 1 = 0; \
+             SELECT 1 FROM palisade_audit_head WHERE 1 = 0",
+        )
+        .execute(&pool)
+        .await
+        .is_ok();
+        if !exists {
+            sqlx::raw_sql(MIGRATION).execute(&pool).await?;
+        }
         Ok(Self { pool, postgres })
     }
 
