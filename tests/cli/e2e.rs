@@ -50,6 +50,32 @@ fn cargo(project: &Path, args: &[&str], envs: &[(&str, String)]) {
     ));
 }
 
+/// `cargo deny check` as the generated CI runs it, but for advisories (their database is on
+/// GitHub, which this machine cannot reach): the generated `deny.toml` accepts the licences and
+/// sources of the whole dependency tree.
+fn deny(project: &Path) {
+    let name = project.file_name().unwrap().to_string_lossy();
+    let Ok(out) = Command::new("cargo-deny")
+        .args(["--locked", "check", "licenses", "bans", "sources"])
+        .current_dir(project)
+        .output()
+    else {
+        skip(
+            "generated_variants_build_test_lint_and_serve (cargo deny)",
+            "cargo-deny is not installed",
+        );
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "cargo deny check failed in {name}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(&format!(
+        "{name}: cargo deny check licenses bans sources ok"
+    ));
+}
+
 fn generate(dir: &Path, template: &str, name: &str, defines: &[&str]) -> PathBuf {
     let runtime = workspace().join("runtime");
     let mut args = vec![
@@ -107,12 +133,19 @@ fn generated_variants_build_test_lint_and_serve() {
                 }
             }
         }
+        // What the generated CI runs, in its order.
+        if template == "service" {
+            cargo(&project, &["fmt", "--check"], &envs);
+        }
         cargo(&project, &["test"], &envs);
         cargo(
             &project,
             &["clippy", "--all-targets", "--", "-D", "warnings"],
             &envs,
         );
+        if template == "service" {
+            deny(&project);
+        }
         if name == "svc-sqlite" {
             cargo(&project, &["build"], &envs);
             serve_over_http(&project, name);
@@ -120,6 +153,7 @@ fn generated_variants_build_test_lint_and_serve() {
         if name == "cp-sqlite" {
             cargo(&project, &["build"], &envs);
             service_accepts_control_plane_tokens(&project, &dir.join("svc-sqlite"));
+            zero_to_an_authenticated_request(&project, &dir.join("svc-sqlite"));
         }
     }
 }
@@ -213,8 +247,8 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
         let _service = Running(
             Command::new(target_dir().join("debug").join("svc-sqlite"))
                 .current_dir(service)
+                .env("APP_PROFILE", "development")
                 .env("APP__AUTH__ISSUER", &issuer)
-                .env("APP__AUTH__ALLOW_INSECURE_HTTP", "true")
                 .env("APP__SERVER__PORT", service_port.to_string())
                 .env(
                     "DATABASE_URL",
@@ -270,6 +304,105 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
     );
 }
 
+/// The generated service README's three commands, with a generated control plane serving in its
+/// development profile on 127.0.0.1:9000 (as its README starts it): `cargo run` (the built
+/// binary, in the development profile `.cargo/config.toml` sets), the control plane's `token`
+/// command for the `dev` tenant it created on first start, and a request that gets 200.
+fn zero_to_an_authenticated_request(control_plane: &Path, service: &Path) {
+    let data = control_plane.join("data-dev");
+    std::fs::create_dir_all(&data).unwrap();
+    let database = format!("sqlite://{}?mode=rwc", data.join("cp.db").display());
+    let cp = |args: &[&str]| {
+        let mut command = Command::new(target_dir().join("debug").join("cp-sqlite"));
+        command
+            .args(args)
+            .current_dir(control_plane)
+            .env("DATABASE_URL", &database)
+            .env("APP__KEYS__DEVELOPMENT_KEY_FILE", data.join("kek"))
+            .env("RUST_LOG", "warn");
+        command
+    };
+    let _control_plane = Running(
+        cp(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let service_port = free_port();
+    let service_data = service.join("data-dev");
+    std::fs::create_dir_all(&service_data).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let mut up = false;
+        for _ in 0..100 {
+            if http.get("http://127.0.0.1:9000/jwks").send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "the control plane serves on 127.0.0.1:9000");
+
+        // 1. `cargo run`: the development profile, nothing else set but where to keep data.
+        let _service = Running(
+            Command::new(target_dir().join("debug").join("svc-sqlite"))
+                .current_dir(service)
+                .env("APP_PROFILE", "development")
+                .env("APP__SERVER__PORT", service_port.to_string())
+                .env(
+                    "DATABASE_URL",
+                    format!(
+                        "sqlite://{}?mode=rwc",
+                        service_data.join("dev.db").display()
+                    ),
+                )
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // 2. The control plane's development token command.
+        let out = cp(&[
+            "token",
+            "--tenant",
+            "dev",
+            "--audience",
+            "svc-sqlite",
+            "--role",
+            "writer",
+        ])
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let token = token["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned();
+        // 3. The request.
+        let notes = format!("http://127.0.0.1:{service_port}/tenants/dev/notes");
+        let mut status = 0;
+        for _ in 0..100 {
+            if let Ok(response) = http.get(&notes).bearer_auth(&token).send().await {
+                status = response.status().as_u16();
+                if status == 200 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "the README's request is served");
+    });
+    report("svc-sqlite: zero to an authenticated request in the README's three commands (200)");
+}
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -301,8 +434,8 @@ fn serve_over_http(project: &Path, name: &str) {
         std::fs::create_dir_all(&data).unwrap();
         let child = Command::new(target_dir().join("debug").join(name))
             .current_dir(project)
+            .env("APP_PROFILE", "development")
             .env("APP__AUTH__ISSUER", &issuer)
-            .env("APP__AUTH__ALLOW_INSECURE_HTTP", "true")
             .env("APP__SERVER__PORT", port.to_string())
             .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", data.join("e2e.db").display()))
             .env("RUST_LOG", "warn")
@@ -432,6 +565,7 @@ fn an_edited_service_upgrades_and_still_passes_its_tests() {
         "{manifest}"
     );
 
+    cargo(&project, &["fmt", "--check"], &[]);
     cargo(&project, &["test"], &[]);
     cargo(
         &project,
