@@ -1,8 +1,17 @@
-//! The one place that turns a rejection into an HTTP response: RFC 9457 `application/problem+json`.
+//! The one place that turns a rejection into an HTTP response: RFC 9457 `application/problem+json`, for the runtime's own refusals and, through [`as_problems`], every other error answer of a service.
 
+use axum::extract::Request;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
+
+use crate::trace::TraceContext;
+
+/// The largest error body [`as_problems`] reads to keep as the problem's detail.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+/// The longest detail [`as_problems`] keeps.
+const MAX_DETAIL: usize = 512;
 
 /// An HTTP problem answer. Every rejection of the runtime's layers and extractors is one.
 ///
@@ -93,4 +102,61 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// Middleware (`axum::middleware::from_fn(as_problems)`) that makes every error answer (status
+/// 400 and above) an `application/problem+json` body carrying the request's trace id
+/// (`trace_id`): the runtime's problems get the trace id added, and other answers (axum's own
+/// rejections: malformed JSON 400, wrong content type 415, invalid JSON data 422, body over the
+/// limit 413, unknown route 404, method not allowed 405) become problems with their status, its
+/// reason as the title and their short text as the detail. Headers such as `Allow`,
+/// `Retry-After` and `WWW-Authenticate` are kept.
+pub async fn as_problems(request: Request, next: Next) -> Response {
+    let trace = request.extensions().get::<TraceContext>().copied();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let parsed = is_problem
+        .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .flatten()
+        .filter(serde_json::Value::is_object);
+    let mut problem = match parsed {
+        Some(problem) => problem,
+        None => {
+            let mut problem = serde_json::json!({
+                "status": status.as_u16(),
+                "title": status.canonical_reason().unwrap_or("error").to_ascii_lowercase(),
+            });
+            let text = String::from_utf8_lossy(&bytes);
+            let text = text.trim();
+            if !text.is_empty() {
+                let detail: String = text.chars().take(MAX_DETAIL).collect();
+                problem["detail"] = serde_json::Value::String(detail);
+            }
+            problem
+        }
+    };
+    if let Some(trace) = trace {
+        problem["trace_id"] = serde_json::Value::String(trace.trace_id().to_string());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -139,24 +139,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
-    let router = router
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            http::StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let permit = in_flight.clone().try_acquire_owned();
-                async move {
-                    let Ok(_permit) = permit else {
-                        return Problem::new(http::StatusCode::SERVICE_UNAVAILABLE, "overloaded")
-                            .with_detail("too many requests in flight; retry")
-                            .into_response();
-                    };
-                    next.run(request).await
+    let request_timeout = config.request_timeout;
+    let router = router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let permit = in_flight.clone().try_acquire_owned();
+            async move {
+                let Ok(_permit) = permit else {
+                    return Problem::new(http::StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                        .with_detail("too many requests in flight; retry")
+                        .into_response();
+                };
+                match tokio::time::timeout(request_timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => Problem::new(http::StatusCode::REQUEST_TIMEOUT, "request timeout")
+                        .with_detail("the request was not answered in time")
+                        .into_response(),
                 }
-            },
-        ));
+            }
+        },
+    ));
     let readiness = config.readiness.clone();
     let grace = config.unready_grace;
     let shutdown = async move {

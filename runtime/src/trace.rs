@@ -160,7 +160,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let ctx = TraceContext::from_header_or_new(req.headers().get(TRACEPARENT));
+        // The access layer, when it runs outside, has already taken the context: share it.
+        let ctx = req
+            .extensions()
+            .get::<TraceContext>()
+            .copied()
+            .unwrap_or_else(|| TraceContext::from_header_or_new(req.headers().get(TRACEPARENT)));
         req.extensions_mut().insert(ctx);
         let span = tracing::info_span!("request", trace_id = %ctx.trace_id(), method = %req.method(), path = %req.uri().path());
         let fut = self.inner.call(req);

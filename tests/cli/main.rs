@@ -3,6 +3,7 @@
 mod determinism;
 mod e2e;
 mod errors;
+mod format;
 mod prompts;
 mod properties;
 mod releases;

@@ -104,6 +104,18 @@ impl AuditEmitter {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// How many entries are queued for the writer now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Sets the audit gauges through the `metrics` facade: `palisade_audit_queue_depth` and
+    /// `palisade_audit_lost` (entries lost since start-up). Call it before each scrape.
+    pub fn record_metrics(&self) {
+        metrics::gauge!("palisade_audit_queue_depth").set(self.queued() as f64);
+        metrics::gauge!("palisade_audit_lost").set(self.lost() as f64);
+    }
+
     fn count_lost(&self, n: u64, why: &str) {
         let total = self.lost.fetch_add(n, Ordering::Relaxed) + n;
         tracing::error!(lost = n, total, "{why}");

@@ -9,6 +9,7 @@ use http::Request;
 
 use super::failures::{FailureAudit, FailureAuditPolicy};
 use super::{Authenticator, AuthnError};
+use crate::access::CallerNote;
 use crate::audit::{AuditEmitter, Outcome, event_type};
 use crate::check::{AsyncCheck, CheckLayer, Checked};
 use crate::problem::Problem;
@@ -106,10 +107,15 @@ impl<B: Send + 'static> AsyncCheck<B> for AuthnCheck {
             };
             match result {
                 Ok(principal) => {
+                    if let Some(note) = req.extensions().get::<CallerNote>() {
+                        note.note(&principal);
+                    }
                     req.extensions_mut().insert(principal);
                     Ok(req)
                 }
                 Err(error) => {
+                    metrics::counter!("palisade_authn_failures_total", "reason" => error.kind())
+                        .increment(1);
                     let failures = &this.failures;
                     let admission = failures.counter.admit(Instant::now());
                     if let Some(count) = admission.aggregate {

@@ -92,6 +92,32 @@ pub enum AuthnError {
 }
 
 impl AuthnError {
+    /// A short, stable name for the kind of refusal (a metric label; never holds token data).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::TooLong => "too_long",
+            Self::Malformed(_) => "malformed",
+            Self::ForbiddenHeader => "forbidden_header",
+            Self::AlgorithmNotAllowed => "algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyMismatch => "key_mismatch",
+            Self::BadSignature => "signature",
+            Self::WrongType => "type",
+            Self::WrongIssuer => "issuer",
+            Self::WrongAudience => "audience",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::InvalidClaim(_) => "invalid_claim",
+            Self::Inactive => "inactive",
+            Self::OpaqueNotAccepted => "opaque",
+            Self::KeysUnavailable(_) => "keys_unavailable",
+            Self::IntrospectionUnavailable(_) => "introspection_unavailable",
+        }
+    }
+
     /// Whether the failure is the issuer's, not the caller's (answered 503, not 401).
     pub fn is_unavailable(&self) -> bool {
         matches!(

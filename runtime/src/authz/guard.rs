@@ -228,6 +228,8 @@ impl Authz {
             .policies(&decision.policies)
             .trace(self.trace.as_ref());
         if !decision.allowed {
+            metrics::counter!("palisade_authz_denials_total", "action" => action.to_owned())
+                .increment(1);
             entry = entry.reason(if decision.policies.is_empty() {
                 "no policy permits"
             } else {

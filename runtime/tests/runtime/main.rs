@@ -2,6 +2,7 @@
 
 mod audit;
 mod authz;
+mod edge;
 mod glue;
 mod hardening;
 mod keyvault;
