@@ -430,6 +430,7 @@ fn serve_over_http(project: &Path, name: &str) {
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
         let port = free_port();
+        let metrics_port = free_port();
         let data = project.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let child = Command::new(target_dir().join("debug").join(name))
@@ -437,6 +438,7 @@ fn serve_over_http(project: &Path, name: &str) {
             .env("APP_PROFILE", "development")
             .env("APP__AUTH__ISSUER", &issuer)
             .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__SERVER__METRICS_PORT", metrics_port.to_string())
             .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", data.join("e2e.db").display()))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -462,8 +464,8 @@ fn serve_over_http(project: &Path, name: &str) {
         let created = http.post(&notes).bearer_auth(&writer).json(&json!({ "title": "hello", "body": "over HTTP" })).send().await.unwrap();
         assert_eq!(created.status(), 201);
         let list: serde_json::Value = http.get(&notes).bearer_auth(&writer).send().await.unwrap().json().await.unwrap();
-        assert_eq!(list.as_array().map(Vec::len), Some(1));
-        assert_eq!(list[0]["title"], "hello");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+        assert_eq!(list["items"][0]["title"], "hello");
 
         let anonymous = http.get(&notes).send().await.unwrap();
         assert_eq!(anonymous.status(), 401);
@@ -472,7 +474,15 @@ fn serve_over_http(project: &Path, name: &str) {
         assert_eq!(other_tenant.status(), 403);
         let forged = format!("{}x", &writer[..writer.len() - 1]);
         assert_eq!(http.get(&notes).bearer_auth(&forged).send().await.unwrap().status(), 401);
-        report(&format!("{name}: served over HTTP on port {port}: healthz, readyz, create, list, 401, 403 as expected"));
+        let metrics = http.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        let metrics = metrics.text().await.unwrap();
+        for expected in [r#"route="/tenants/{tenant}/notes",status="201""#, r#"palisade_authn_failures_total{reason="missing"}"#] {
+            assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+        }
+        let openapi: serde_json::Value = http.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+        assert!(openapi["paths"]["/tenants/{tenant}/notes/{id}"].is_object(), "{openapi}");
+        report(&format!("{name}: served over HTTP on port {port}: healthz, readyz, create, list, 401, 403, /openapi.json and /metrics (port {metrics_port}) as expected"));
     });
 }
 
