@@ -94,6 +94,16 @@ impl TraceContext {
         hex::encode(self.trace_id)
     }
 
+    /// The parent (span) id as 16 lowercase hex digits.
+    pub fn parent_id(&self) -> String {
+        hex::encode(self.parent_id)
+    }
+
+    /// Whether the caller sampled this trace (the `sampled` flag).
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
     /// The header value to send downstream.
     pub fn to_header_value(&self) -> HeaderValue {
         HeaderValue::from_str(&self.to_string()).expect("hex and dashes are valid header bytes")

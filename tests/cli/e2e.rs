@@ -22,6 +22,8 @@ fn cargo(project: &Path, args: &[&str], envs: &[(&str, String)]) {
         .args(args)
         .current_dir(project)
         .env("CARGO_TARGET_DIR", target_dir())
+        // Each project builds once: incremental artifacts would only fill the disk.
+        .env("CARGO_INCREMENTAL", "0")
         .env_remove("RUSTFLAGS")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
