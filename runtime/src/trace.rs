@@ -245,6 +245,9 @@ mod tests {
         let v = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let ctx = TraceContext::parse(v).unwrap();
         assert_eq!(ctx.to_string(), v);
+        assert_eq!(ctx.parent_id(), "00f067aa0ba902b7");
+        assert!(ctx.sampled());
+        assert!(!TraceContext::generate().sampled());
         let child = ctx.child();
         assert_eq!(child.trace_id(), ctx.trace_id());
         assert_ne!(child.to_string(), v);
