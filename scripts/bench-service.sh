@@ -29,6 +29,7 @@ export CARGO_TARGET_DIR="$root/$bench/target"
 generate() {
   local name="$1"; shift
   rm -rf "$bench/$name" "$bench/$name-bare"
+  mkdir -p "$bench"
   target/release/palisade new bench-svc --template service --no-git --yes --runtime-path "$root/runtime" \
     --output "$bench/$name" "$@" >/dev/null
   cp Cargo.lock "$bench/$name/"
