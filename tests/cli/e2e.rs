@@ -136,9 +136,7 @@ fn generated_variants_build_test_lint_and_serve() {
             }
         }
         // What the generated CI runs, in its order.
-        if template == "service" {
-            cargo(&project, &["fmt", "--check"], &envs);
-        }
+        cargo(&project, &["fmt", "--check"], &envs);
         cargo(&project, &["test"], &envs);
         cargo(
             &project,

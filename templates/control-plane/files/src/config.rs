@@ -114,13 +114,21 @@ impl Config {
     /// environment variables; later sources win. Paths are relative to the working directory.
     pub fn load() -> Result<Self, ConfigError> {
         let profile = std::env::var("APP_PROFILE").ok();
-        let builder = config::Config::builder().add_source(config::File::with_name("config/default"));
+        let builder =
+            config::Config::builder().add_source(config::File::with_name("config/default"));
         let builder = match profile {
-            Some(p) => builder.add_source(config::File::with_name(&format!("config/{p}")).required(false)),
+            Some(p) => {
+                builder.add_source(config::File::with_name(&format!("config/{p}")).required(false))
+            }
             None => builder,
         };
         let config = builder
-            .add_source(config::Environment::with_prefix("APP").prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                config::Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
             .build()?;
         Ok(config.try_deserialize()?)
     }
