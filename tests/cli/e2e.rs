@@ -214,14 +214,7 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if http.get(format!("{issuer}/jwks")).send().await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let up = answers(&http, &format!("{issuer}/jwks"), None, |_| true).await;
         assert!(up, "the generated control plane serves");
         let token: serde_json::Value = http
             .post(format!("{issuer}/token"))
@@ -264,19 +257,7 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
                 .unwrap(),
         );
         let base = format!("http://127.0.0.1:{service_port}");
-        let mut ready = false;
-        for _ in 0..100 {
-            if http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = answers(&http, &format!("{base}/readyz"), None, |s| s == 200).await;
         assert!(
             ready,
             "the service is ready once it has the control plane's keys"
@@ -335,14 +316,7 @@ fn zero_to_an_authenticated_request(control_plane: &Path, service: &Path) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if http.get("http://127.0.0.1:9000/jwks").send().await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let up = answers(&http, "http://127.0.0.1:9000/jwks", None, |_| true).await;
         assert!(up, "the control plane serves on 127.0.0.1:9000");
 
         // 1. `cargo run`: the development profile, nothing else set but where to keep data.
@@ -388,19 +362,31 @@ fn zero_to_an_authenticated_request(control_plane: &Path, service: &Path) {
             .to_owned();
         // 3. The request.
         let notes = format!("http://127.0.0.1:{service_port}/tenants/dev/notes");
-        let mut status = 0;
-        for _ in 0..100 {
-            if let Ok(response) = http.get(&notes).bearer_auth(&token).send().await {
-                status = response.status().as_u16();
-                if status == 200 {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(status, 200, "the README's request is served");
+        let served = answers(&http, &notes, Some(&token), |s| s == 200).await;
+        assert!(served, "the README's request is served (200)");
     });
     report("svc-sqlite: zero to an authenticated request in the README's three commands (200)");
+}
+
+/// Whether `url` answers (with `token`, when given) a status `ok` accepts within 10 s: a server
+/// just started needs a moment.
+async fn answers(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    ok: impl Fn(u16) -> bool,
+) -> bool {
+    for _ in 0..100 {
+        let mut request = http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if request.send().await.is_ok_and(|r| ok(r.status().as_u16())) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 struct Running(Child);
@@ -448,14 +434,7 @@ fn serve_over_http(project: &Path, name: &str) {
         let _running = Running(child);
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let up = answers(&http, &format!("{base}/healthz"), None, |s| s == 200).await;
         assert!(up, "the generated service answers /healthz");
         assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200, "ready once the issuer's keys load");
 
