@@ -64,7 +64,16 @@ pub enum CliError {
     /// `--staged` or `--history` outside a git repository, or the repository cannot be read.
     #[error("scan of the git repository: {0}")]
     ScanStaged(#[source] git2::Error),
-    /// A scan's path or rule file cannot be read.
+    /// A scan's baseline file does not parse.
+    #[error("baseline {}: {source}", path.display())]
+    ScanBaseline {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: palisade_scan::BaselineError,
+    },
+    /// A scan's path, rule file or baseline cannot be read, or a baseline cannot be written.
     #[error("cannot read {}: {source}", path.display())]
     ScanInput {
         /// The path.
@@ -88,6 +97,7 @@ impl CliError {
             | Self::SecretsInPlan(_)
             | Self::ScanRules(_)
             | Self::ScanInput { .. }
+            | Self::ScanBaseline { .. }
             | Self::ScanStaged(_) => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),

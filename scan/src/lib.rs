@@ -5,12 +5,14 @@
 
 #![warn(missing_docs)]
 
+mod baseline;
 mod engine;
 mod finding;
 mod rules;
 mod sarif;
 mod walk;
 
+pub use baseline::{BASELINE_REASON, Baseline, BaselineEntry, BaselineError};
 pub use engine::{Scanner, TextReport};
 pub use finding::{Finding, Suppressed};
 pub use rules::{Examples, RuleError, RuleSet};

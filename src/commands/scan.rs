@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use palisade_scan::{Finding, RuleSet, Scanner, TreeReport};
+use palisade_scan::{Baseline, Finding, RuleSet, Scanner, TreeReport};
 
 use crate::CliError;
 use crate::plan::Plan;
@@ -30,6 +30,14 @@ pub struct ScanArgs {
     /// removed are still in the history. Findings are named `<commit>:<path>`.
     #[arg(long)]
     pub history: bool,
+    /// Findings whose fingerprints this baseline file lists are reported as suppressed ("in the
+    /// baseline") and do not fail the scan; new ones do.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write every finding of this scan to a baseline file (fingerprints, rules and paths, never
+    /// the secrets), replacing it; the scan then exits 0.
+    #[arg(long, value_name = "FILE", conflicts_with = "baseline")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 /// What `palisade scan` found, and its SARIF log when asked for.
@@ -105,10 +113,43 @@ pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
     } else {
         palisade_scan::scan_tree(&scanner, &args.path)
     };
+    let mut report = report;
+    if let Some(file) = &args.baseline {
+        read_baseline(file)?.apply(&mut report);
+    }
+    if let Some(file) = &args.write_baseline {
+        let baseline = Baseline::of(&report.findings);
+        write_baseline(file, baseline.to_text().as_bytes())?;
+        baseline.apply(&mut report);
+    }
     let sarif = args
         .sarif
         .then(|| palisade_scan::sarif(&report.findings, scanner.rules()));
     Ok(Scanned { report, sarif })
+}
+
+/// Reads and parses a baseline file.
+fn read_baseline(file: &std::path::Path) -> Result<Baseline, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CliError::ScanInput {
+        path: file.to_owned(),
+        source,
+    })?;
+    Baseline::parse(&text).map_err(|source| CliError::ScanBaseline {
+        path: file.to_owned(),
+        source,
+    })
+}
+
+/// Writes the baseline through the one writer (a temporary beside it, then a rename), so a
+/// failure leaves the old file as it was.
+fn write_baseline(file: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = folder.unwrap_or_else(|| std::path::Path::new("."));
+    let name = std::path::Path::new(file.file_name().unwrap_or(file.as_os_str()));
+    let changes = crate::fs_txn::FileChanges::stage(folder, [(name, bytes)], [])?;
+    changes
+        .commit()
+        .map_err(|partial| CliError::Write(partial.error))
 }
 
 /// Scans what an upgrade would write, in memory: a finding the file does not already hold stops it.

@@ -276,3 +276,75 @@ fn history_finds_a_secret_added_and_removed_in_an_earlier_commit() {
     );
     assert_eq!(report["files"], 2, "each distinct blob once");
 }
+
+#[test]
+fn a_baseline_accepts_known_findings_and_new_ones_still_fail() {
+    let dir = scratch("scan-baseline");
+    std::fs::create_dir_all(dir.join("repo")).unwrap();
+    std::fs::write(dir.join("repo/old.env"), format!("GITHUB_TOKEN={SECRET}\n")).unwrap();
+    let baseline = dir.join("baseline.json");
+    let baseline = baseline.to_str().unwrap();
+
+    let written = palisade(&dir, &["scan", "repo", "--write-baseline", baseline]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let text = std::fs::read_to_string(dir.join("baseline.json")).unwrap();
+    assert!(
+        text.contains("\"rule\": \"github-token\"") && !text.contains(SECRET),
+        "{text}"
+    );
+
+    let known = palisade(&dir, &["scan", "repo", "--baseline", baseline, "--json"]);
+    assert_eq!(known.status.code(), Some(0), "{known:?}");
+    let report: serde_json::Value = serde_json::from_slice(&known.stdout).unwrap();
+    assert_eq!(report["findings"], serde_json::json!([]));
+    assert_eq!(
+        report["suppressed"][0]["reason"], "in the baseline",
+        "{report}"
+    );
+
+    // The same secret in another file, and another secret, are new.
+    let other = "aws_access_key_id = AKIAQ3EGRTY5JKLMN2OP";
+    std::fs::write(
+        dir.join("repo/new.env"),
+        format!("GITHUB_TOKEN={SECRET}\n{other}\n"),
+    )
+    .unwrap();
+    let new = palisade(&dir, &["scan", "repo", "--baseline", baseline, "--json"]);
+    assert_eq!(new.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&new.stdout).unwrap();
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["new.env", "new.env"], "{report}");
+
+    std::fs::write(
+        dir.join("baseline.json"),
+        "{\"version\": 7, \"findings\": []}",
+    )
+    .unwrap();
+    let refused = palisade(&dir, &["scan", "repo", "--baseline", baseline]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("baseline.json") && stderr.contains("version 7"),
+        "{stderr}"
+    );
+}
+
+/// The repository's own secrets are the scanner's synthetic examples and test fixtures, each
+/// reviewed and listed in `scan-baseline.json`; anything else fails here.
+#[test]
+fn the_repository_holds_no_secret_but_its_baselined_examples() {
+    let root = workspace();
+    let out = palisade(&root, &["scan", ".", "--baseline", "scan-baseline.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a new secret in the repository: remove it, or review it and run \
+         `cargo run -- scan . --write-baseline scan-baseline.json`:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
