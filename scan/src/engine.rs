@@ -98,8 +98,13 @@ impl Scanner {
         &self.rules
     }
 
-    /// Scans `text`, named `path` in findings (and matched against rules' path patterns).
+    /// Scans `text`, named `path` in findings (and matched against rules' path patterns), and
+    /// what its encoded runs (base64, hex, percent) decode to, up to two encodings deep.
     pub fn scan_text(&self, path: &str, text: &str) -> TextReport {
+        self.scan_at_depth(path, text, 0)
+    }
+
+    fn scan_at_depth(&self, path: &str, text: &str, depth: usize) -> TextReport {
         let mut candidates = vec![false; self.rules.rules.len()];
         for index in &self.always {
             candidates[*index] = true;
@@ -144,6 +149,18 @@ impl Scanner {
                 match allow_reason(text, secret.start()) {
                     Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
                     None => report.findings.push(finding),
+                }
+            }
+        }
+        if depth < crate::decode::MAX_DEPTH {
+            for run in crate::decode::decoded_runs(text) {
+                let inner = self.scan_at_depth(path, &run.text, depth + 1);
+                for finding in inner.findings {
+                    let finding = finding.found_in(text, run.start, run.encoding);
+                    match allow_reason(text, run.start) {
+                        Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
+                        None => report.findings.push(finding),
+                    }
                 }
             }
         }

@@ -18,6 +18,10 @@ pub struct Finding {
     pub redacted: String,
     /// SHA-256 of rule, path and secret, hex: stable across line moves, for baselines.
     pub fingerprint: String,
+    /// The encodings the secret was found under (`base64`, `hex`, `percent`; outermost last),
+    /// when it was not in the text as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
 }
 
 /// A finding an inline `palisade:allow <reason>` comment on its line suppressed.
@@ -31,10 +35,7 @@ pub struct Suppressed {
 
 impl Finding {
     pub(crate) fn new(rule: &str, path: &str, text: &str, start: usize, secret: &str) -> Self {
-        let before = &text[..start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text[line_start..start].chars().count() + 1;
+        let (line, column) = position(text, start);
         let shown: String = secret.chars().take(4).collect();
         let fingerprint = hex::encode(Sha256::digest(format!("{rule}\n{path}\n{secret}")));
         Self {
@@ -44,6 +45,25 @@ impl Finding {
             column,
             redacted: format!("{shown}… ({} characters)", secret.chars().count()),
             fingerprint,
+            encoding: None,
         }
     }
+
+    /// This finding of decoded text, placed where its encoded run starts in `text`.
+    pub(crate) fn found_in(mut self, text: &str, start: usize, encoding: &str) -> Self {
+        (self.line, self.column) = position(text, start);
+        self.encoding = Some(match self.encoding {
+            Some(inner) => format!("{inner} in {encoding}"),
+            None => encoding.to_owned(),
+        });
+        self
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `text`.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, text[line_start..at].chars().count() + 1)
 }

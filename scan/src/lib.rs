@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod baseline;
+mod decode;
 mod engine;
 mod finding;
 mod rules;
