@@ -13,6 +13,7 @@ mod postgres;
 mod remote_keys;
 mod replicas;
 mod resilience;
+mod secret_fields;
 mod secrets;
 mod server;
 mod serving;

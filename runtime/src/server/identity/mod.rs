@@ -249,6 +249,7 @@ impl Identities {
     /// Creates a tenant.
     pub async fn create_tenant(&self, id: &str, name: &str) -> Result<(), ServerError> {
         let tenant = tenant_id(id)?;
+        no_secret("tenant name", [name])?;
         match self
             .store()
             .insert_tenant(&tenant, name, self.server.now())
@@ -284,6 +285,12 @@ impl Identities {
     /// Creates a client (a service identity when it has the client-credentials grant).
     pub async fn create_client(&self, spec: ClientSpec) -> Result<CreatedClient, ServerError> {
         let tenant = self.existing_tenant(&spec.tenant).await?;
+        no_secret("client name", [&spec.name])?;
+        no_secret("redirect URI", &spec.redirect_uris)?;
+        no_secret("post-logout redirect URI", &spec.post_logout_redirect_uris)?;
+        no_secret("audience", &spec.audiences)?;
+        no_secret("scope", &spec.scopes)?;
+        no_secret("role", &spec.roles)?;
         let grant_types = spec.validate(self.server.config().allow_insecure_http)?;
         let client_id = format!(
             "{}-{}",
@@ -398,6 +405,10 @@ impl Identities {
             ttl,
         } = spec;
         let tenant = self.existing_tenant(&tenant).await?;
+        no_secret("API token name", [&name])?;
+        no_secret("audience", &audiences)?;
+        no_secret("scope", &scopes)?;
+        no_secret("role", &roles)?;
         if audiences.is_empty() || audiences.iter().any(String::is_empty) {
             return Err(ServerError::Invalid(
                 "an API token needs at least one audience (the resource servers it is for)".into(),
@@ -489,4 +500,26 @@ pub(crate) fn local_operator() -> String {
 /// A tenant id from an administrative request, or why it is not one.
 fn tenant_id(id: &str) -> Result<TenantId, ServerError> {
     TenantId::new(id).map_err(|e| ServerError::Invalid(format!("tenant id {id:?}: {e}")))
+}
+
+/// Refuses free text that holds what the secret scanner finds (a token pasted into a client's
+/// name, a URI with a password): it would be kept in the database and copied into the audit trail.
+/// The message names the field and the rule, never the value.
+pub(crate) fn no_secret<I, S>(field: &str, values: I) -> Result<(), ServerError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    static SCANNER: std::sync::OnceLock<palisade_scan::Scanner> = std::sync::OnceLock::new();
+    let scanner = SCANNER.get_or_init(palisade_scan::Scanner::builtin);
+    for value in values {
+        if let Some(found) = scanner.scan_text(field, value.as_ref()).findings.first() {
+            return Err(ServerError::Invalid(format!(
+                "the {field} holds what looks like a secret ({}): keep secrets out of names, \
+                 URIs and descriptions",
+                found.rule
+            )));
+        }
+    }
+    Ok(())
 }

@@ -27,6 +27,8 @@ impl Identities {
                 "username must be 1 to 200 characters".into(),
             ));
         }
+        super::no_secret("username", [&user.username])?;
+        super::no_secret("role", &user.roles)?;
         let hash = password_hash(&user.password)?;
         let row = UserRow {
             id: uuid::Uuid::new_v4().to_string(),
