@@ -235,27 +235,8 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .to_owned();
 
         let service_port = free_port();
-        let service_data = service.join("data");
-        std::fs::create_dir_all(&service_data).unwrap();
-        let _service = Running(
-            Command::new(target_dir().join("debug").join("svc-sqlite"))
-                .current_dir(service)
-                .env("APP_PROFILE", "development")
-                .env("APP__AUTH__ISSUER", &issuer)
-                .env("APP__SERVER__PORT", service_port.to_string())
-                .env(
-                    "DATABASE_URL",
-                    format!(
-                        "sqlite://{}?mode=rwc",
-                        service_data.join("cp-e2e.db").display()
-                    ),
-                )
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let issuer_env = [("APP__AUTH__ISSUER", issuer.clone())];
+        let _service = run_service(service, "cp-e2e.db", service_port, &issuer_env);
         let base = format!("http://127.0.0.1:{service_port}");
         let ready = answers(&http, &format!("{base}/readyz"), None, |s| s == 200).await;
         assert!(
@@ -311,8 +292,6 @@ fn zero_to_an_authenticated_request(control_plane: &Path, service: &Path) {
             .unwrap(),
     );
     let service_port = free_port();
-    let service_data = service.join("data-dev");
-    std::fs::create_dir_all(&service_data).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
@@ -320,24 +299,7 @@ fn zero_to_an_authenticated_request(control_plane: &Path, service: &Path) {
         assert!(up, "the control plane serves on 127.0.0.1:9000");
 
         // 1. `cargo run`: the development profile, nothing else set but where to keep data.
-        let _service = Running(
-            Command::new(target_dir().join("debug").join("svc-sqlite"))
-                .current_dir(service)
-                .env("APP_PROFILE", "development")
-                .env("APP__SERVER__PORT", service_port.to_string())
-                .env(
-                    "DATABASE_URL",
-                    format!(
-                        "sqlite://{}?mode=rwc",
-                        service_data.join("dev.db").display()
-                    ),
-                )
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let _service = run_service(service, "dev.db", service_port, &[]);
         // 2. The control plane's development token command.
         let out = cp(&[
             "token",
@@ -398,6 +360,30 @@ impl Drop for Running {
     }
 }
 
+/// Starts the generated service binary of `project` (named as its folder) as `cargo run` would,
+/// in the development profile, on `port`, with its SQLite file `database` under `data/` and
+/// `envs` besides; it is stopped when the returned guard is dropped.
+fn run_service(project: &Path, database: &str, port: u16, envs: &[(&str, String)]) -> Running {
+    let data = project.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let name = project.file_name().unwrap();
+    let child = Command::new(target_dir().join("debug").join(name))
+        .current_dir(project)
+        .env("APP_PROFILE", "development")
+        .env("APP__SERVER__PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", data.join(database).display()),
+        )
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the generated service");
+    Running(child)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -417,21 +403,11 @@ fn serve_over_http(project: &Path, name: &str) {
 
         let port = free_port();
         let metrics_port = free_port();
-        let data = project.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let child = Command::new(target_dir().join("debug").join(name))
-            .current_dir(project)
-            .env("APP_PROFILE", "development")
-            .env("APP__AUTH__ISSUER", &issuer)
-            .env("APP__SERVER__PORT", port.to_string())
-            .env("APP__SERVER__METRICS_PORT", metrics_port.to_string())
-            .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", data.join("e2e.db").display()))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the generated service");
-        let _running = Running(child);
+        let envs = [
+            ("APP__AUTH__ISSUER", issuer.clone()),
+            ("APP__SERVER__METRICS_PORT", metrics_port.to_string()),
+        ];
+        let _running = run_service(project, "e2e.db", port, &envs);
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let up = answers(&http, &format!("{base}/healthz"), None, |s| s == 200).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Request, StatusCode};
@@ -110,10 +110,8 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let mark = DecisionMark::default();
-        let route = req
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        // Kept for the error message only: a matched path is a shared string, cheap to clone.
+        let route = req.extensions().get::<MatchedPath>().cloned();
         let method = req.method().clone();
         req.extensions_mut().insert(self.shared.clone());
         req.extensions_mut().insert(mark.clone());
@@ -129,7 +127,7 @@ pin_project_lite::pin_project! {
     pub struct Decided<F> {
         #[pin]
         inner: F,
-        check: Option<(DecisionMark, UndecidedSuccess, http::Method, String)>,
+        check: Option<(DecisionMark, UndecidedSuccess, http::Method, Option<MatchedPath>)>,
     }
 }
 
@@ -151,6 +149,9 @@ where
         if !response.status().is_success() || mark.0.load(Ordering::Acquire) {
             return Poll::Ready(Ok(response));
         }
+        let route = route
+            .as_ref()
+            .map_or("an unmatched route", MatchedPath::as_str);
         tracing::error!(
             %method,
             route,

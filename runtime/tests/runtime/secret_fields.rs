@@ -81,27 +81,7 @@ async fn a_secret_in_a_free_text_admin_field_is_refused_and_never_stored() {
         .unwrap();
 
     // Over the admin API: 400 naming the field.
-    let admin = ids
-        .create_client(ClientSpec {
-            tenant: h.platform.clone(),
-            name: "admin automation".into(),
-            grant_types: vec!["client_credentials".into()],
-            roles: vec!["platform-admin".into()],
-            audiences: vec!["palisade-admin".into()],
-            ..ClientSpec::default()
-        })
-        .await
-        .unwrap();
-    let secret = admin.client_secret.unwrap().expose().to_owned();
-    let (status, body, _) = h
-        .post(
-            "/token",
-            &[("grant_type", "client_credentials")],
-            Some((&admin.client_id, &secret)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let bearer = body["access_token"].as_str().unwrap().to_owned();
+    let bearer = h.admin_token(&h.platform, &["platform-admin"]).await;
     let response = h
         .http
         .post(h.url("/admin/tenants"))

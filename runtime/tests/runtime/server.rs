@@ -290,6 +290,30 @@ impl Harness {
         self.sign_in_as(&self.username, authorize_url).await
     }
 
+    /// An access token for the admin API: a new client of `tenant` holding `roles`.
+    pub(crate) async fn admin_token(&self, tenant: &str, roles: &[&str]) -> String {
+        let client = self
+            .server
+            .identities()
+            .create_client(ClientSpec {
+                tenant: tenant.to_owned(),
+                name: "admin automation".into(),
+                grant_types: vec!["client_credentials".into()],
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                audiences: vec!["palisade-admin".into()],
+                ..ClientSpec::default()
+            })
+            .await
+            .unwrap();
+        let secret = client.client_secret.unwrap().expose().to_owned();
+        let grant = [("grant_type", "client_credentials")];
+        let (status, body, _) = self
+            .post("/token", &grant, Some((&client.client_id, &secret)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// [`sign_in_at`](Self::sign_in_at) as `username` (whose password is [`PASSWORD`]).
     pub(crate) async fn sign_in_as(
         &self,
@@ -1316,39 +1340,10 @@ async fn private_key_jwt(h: &Harness) {
 }
 
 async fn admin_api(h: &Harness) {
-    let admin_token = |tenant: &str, roles: &[&str]| {
-        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-        let tenant = tenant.to_owned();
-        async move {
-            let client = h
-                .server
-                .identities()
-                .create_client(ClientSpec {
-                    tenant,
-                    name: "admin automation".into(),
-                    grant_types: vec!["client_credentials".into()],
-                    roles,
-                    audiences: vec!["palisade-admin".into()],
-                    ..ClientSpec::default()
-                })
-                .await
-                .unwrap();
-            let secret = client.client_secret.unwrap().expose().to_owned();
-            let (status, body, _) = h
-                .post(
-                    "/token",
-                    &[("grant_type", "client_credentials")],
-                    Some((&client.client_id, &secret)),
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            body["access_token"].as_str().unwrap().to_owned()
-        }
-    };
-    let tenant_admin = admin_token(&h.tenant, &["admin"]).await;
-    let platform_admin = admin_token(&h.platform, &["platform-admin"]).await;
+    let tenant_admin = h.admin_token(&h.tenant, &["admin"]).await;
+    let platform_admin = h.admin_token(&h.platform, &["platform-admin"]).await;
     // The platform role means nothing outside the platform tenant.
-    let pretender = admin_token(&h.tenant, &["platform-admin"]).await;
+    let pretender = h.admin_token(&h.tenant, &["platform-admin"]).await;
     let tokens_url = h.url(&format!("/admin/tenants/{}/api-tokens", h.tenant));
 
     // Without a token, with a token for another audience, for another tenant, or without the role.
