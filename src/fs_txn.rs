@@ -135,6 +135,18 @@ impl NewFolder {
         fs::write(&path, bytes).map_err(io(&path))
     }
 
+    /// Writes an executable file (a git hook) at `relative` inside the staging folder.
+    pub fn write_executable(&self, relative: &Path, bytes: &[u8]) -> Result<(), TxnError> {
+        self.write(relative, bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = self.staging.join(relative);
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
     /// Moves the folder into place.
     pub fn commit(mut self) -> Result<(), TxnError> {
         // An empty target folder is replaced; rename cannot overwrite a folder.

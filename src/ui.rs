@@ -237,6 +237,7 @@ pub fn scanned(scanned: &crate::commands::scan::Scanned, format: Format) {
             "files": report.files,
             "skipped_binary": report.binary,
             "skipped_oversized": report.oversized,
+            "allowlisted": report.allowlisted,
             "unreadable": report.unreadable.iter().map(|(p, why)| serde_json::json!({ "path": p, "error": why })).collect::<Vec<_>>(),
         });
         println!(
@@ -256,6 +257,9 @@ pub fn scanned(scanned: &crate::commands::scan::Scanned, format: Format) {
             "suppressed {}:{}: {} ({})",
             s.finding.path, s.finding.line, s.finding.rule, s.reason
         );
+    }
+    for a in &report.allowlisted {
+        eprintln!("not scanned {}: path allowlist {}", a.path, a.pattern);
     }
     eprintln!(
         "{} finding(s) in {} file(s); skipped {} binary (archives are not opened) and {} oversized; {} unreadable",

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, Suppressed};
+use crate::finding::{Finding, Suppressed, SuppressionKind};
 use crate::walk::TreeReport;
 
 /// The reason a baselined finding is reported under.
@@ -96,6 +96,7 @@ impl Baseline {
             .suppressed
             .extend(accepted.into_iter().map(|finding| Suppressed {
                 finding,
+                kind: SuppressionKind::Baseline,
                 reason: BASELINE_REASON.to_owned(),
             }));
     }

@@ -98,6 +98,16 @@ impl Scanner {
         &self.rules
     }
 
+    /// The global path-allowlist pattern that keeps `path` out of scans, if one does.
+    pub fn allowlisted_path(&self, path: &str) -> Option<&str> {
+        self.rules
+            .allowlist
+            .paths
+            .iter()
+            .find(|p| p.is_match(path))
+            .map(regex::Regex::as_str)
+    }
+
     /// Scans `text`, named `path` in findings (and matched against rules' path patterns), and
     /// what its encoded runs (base64, hex, percent) decode to, up to two encodings deep.
     pub fn scan_text(&self, path: &str, text: &str) -> TextReport {
@@ -147,7 +157,7 @@ impl Scanner {
                 }
                 let finding = Finding::new(&rule.id, path, text, secret.start(), value);
                 match allow_reason(text, secret.start()) {
-                    Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
+                    Some(reason) => report.suppressed.push(Suppressed::inline(finding, reason)),
                     None => report.findings.push(finding),
                 }
             }
@@ -158,7 +168,7 @@ impl Scanner {
                 for finding in inner.findings {
                     let finding = finding.found_in(text, run.start, run.encoding);
                     match allow_reason(text, run.start) {
-                        Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
+                        Some(reason) => report.suppressed.push(Suppressed::inline(finding, reason)),
                         None => report.findings.push(finding),
                     }
                 }

@@ -24,13 +24,36 @@ pub struct Finding {
     pub encoding: Option<String>,
 }
 
-/// A finding an inline `palisade:allow <reason>` comment on its line suppressed.
+/// A finding that does not fail the scan, and why: every suppression is reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Suppressed {
     /// The finding.
     pub finding: Finding,
-    /// The reason the comment gives.
+    /// How it was suppressed.
+    pub kind: SuppressionKind,
+    /// The reason: the inline comment's text, or which baseline accepted it.
     pub reason: String,
+}
+
+/// How a finding was suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SuppressionKind {
+    /// A `palisade:allow <reason>` comment on its line (CI can refuse these).
+    Inline,
+    /// Its fingerprint is in the baseline file.
+    Baseline,
+}
+
+impl Suppressed {
+    pub(crate) fn inline(finding: Finding, reason: String) -> Self {
+        Self {
+            finding,
+            kind: SuppressionKind::Inline,
+            reason,
+        }
+    }
 }
 
 impl Finding {

@@ -15,7 +15,7 @@ mod walk;
 
 pub use baseline::{BASELINE_REASON, Baseline, BaselineEntry, BaselineError};
 pub use engine::{Scanner, TextReport};
-pub use finding::{Finding, Suppressed};
-pub use rules::{Examples, RuleError, RuleSet};
+pub use finding::{Finding, Suppressed, SuppressionKind};
+pub use rules::{Examples, REPOSITORY_CONFIG, RuleError, RuleSet};
 pub use sarif::sarif;
-pub use walk::{MAX_FILE_BYTES, TreeReport, scan_tree};
+pub use walk::{AllowlistedPath, MAX_FILE_BYTES, TreeReport, scan_tree};

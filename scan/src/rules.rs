@@ -6,6 +6,10 @@ use serde::Deserialize;
 /// The built-in rules (`rules/builtin.toml`).
 const BUILTIN: &str = include_str!("../rules/builtin.toml");
 
+/// A repository's own scan configuration, at its root: the same format as a rule file, always
+/// on top of the built-in rules (its rules add to them, its allowlists suppress).
+pub const REPOSITORY_CONFIG: &str = ".palisade-scan.toml";
+
 /// A rule file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -153,6 +157,26 @@ impl RuleSet {
         Self::parse("builtin.toml", BUILTIN).expect("the built-in rules compile (tested)")
     }
 
+    /// A repository's configuration ([`REPOSITORY_CONFIG`]): built-in rules plus the file's. A
+    /// file in the repository cannot switch the built-in rules off (`useDefault = false` is
+    /// refused): a commit could otherwise silence the scanner that checks it.
+    pub fn repository(file: &str, text: &str) -> Result<Self, RuleError> {
+        let parsed: RuleFile = toml::from_str(text).map_err(|source| RuleError::Toml {
+            file: file.to_owned(),
+            source,
+        })?;
+        if parsed.extend.as_ref().is_some_and(|e| !e.use_default) {
+            return Err(RuleError::Invalid {
+                file: file.to_owned(),
+                problem: "`[extend] useDefault = false` would switch the built-in rules off; a \
+                          repository's configuration only adds to them (pass --rules for a \
+                          rule set of your own)"
+                    .to_owned(),
+            });
+        }
+        Self::compile(file, parsed, Self::builtin())
+    }
+
     /// Rules from a gitleaks-style file; with `[extend] useDefault = true` the built-in rules
     /// come first and a rule of the same id in the file replaces the built-in one.
     pub fn parse(file: &str, text: &str) -> Result<Self, RuleError> {
@@ -160,7 +184,7 @@ impl RuleSet {
             file: file.to_owned(),
             source,
         })?;
-        let mut set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
+        let set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
             Self::builtin()
         } else {
             Self {
@@ -168,6 +192,11 @@ impl RuleSet {
                 allowlist: Allowlist::default(),
             }
         };
+        Self::compile(file, parsed, set)
+    }
+
+    /// Adds the parsed file's rules and allowlists to `set`.
+    fn compile(file: &str, parsed: RuleFile, mut set: Self) -> Result<Self, RuleError> {
         let compile = |rule: &str, pattern: &str| {
             Regex::new(pattern).map_err(|source| RuleError::Regex {
                 file: file.to_owned(),

@@ -25,6 +25,38 @@ pub struct TreeReport {
     pub oversized: usize,
     /// Files that could not be read, with why.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Files not scanned because a global path allowlist names them, with the pattern: a
+    /// suppression, so it is reported.
+    pub allowlisted: Vec<AllowlistedPath>,
+}
+
+/// A file a global `[[allowlists]] paths` pattern keeps out of the scan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AllowlistedPath {
+    /// The file.
+    pub path: String,
+    /// The pattern that names it.
+    pub pattern: String,
+}
+
+impl TreeReport {
+    /// Adds one in-memory file (a staged or historical blob) to the report: skipped when binary
+    /// or path-allowlisted, else scanned.
+    pub fn add_blob(&mut self, scanner: &Scanner, path: &str, contents: &[u8]) {
+        if contents[..contents.len().min(8192)].contains(&0) {
+            self.binary += 1;
+        } else if let Some(pattern) = scanner.allowlisted_path(path) {
+            self.allowlisted.push(AllowlistedPath {
+                path: path.to_owned(),
+                pattern: pattern.to_owned(),
+            });
+        } else {
+            let found = scanner.scan_text(path, &String::from_utf8_lossy(contents));
+            self.files += 1;
+            self.findings.extend(found.findings);
+            self.suppressed.extend(found.suppressed);
+        }
+    }
 }
 
 /// Scans every file under `root`; paths in findings are relative to it.
@@ -50,7 +82,10 @@ pub fn scan_tree(scanner: &Scanner, root: &Path) -> TreeReport {
                     .unwrap_or(path)
                     .to_string_lossy()
                     .into_owned();
-                let outcome = scan_file(scanner, path, &name);
+                let outcome = match scanner.allowlisted_path(&name) {
+                    Some(pattern) => FileOutcome::Allowlisted(pattern.to_owned()),
+                    None => scan_file(scanner, path, &name),
+                };
                 let mut report = report.lock().expect("no scan thread panics");
                 match outcome {
                     FileOutcome::Scanned(text) => {
@@ -61,6 +96,9 @@ pub fn scan_tree(scanner: &Scanner, root: &Path) -> TreeReport {
                     FileOutcome::Binary => report.binary += 1,
                     FileOutcome::Oversized => report.oversized += 1,
                     FileOutcome::Unreadable(why) => report.unreadable.push((path.to_owned(), why)),
+                    FileOutcome::Allowlisted(pattern) => report
+                        .allowlisted
+                        .push(AllowlistedPath { path: name, pattern }),
                 }
                 ignore::WalkState::Continue
             })
@@ -73,6 +111,7 @@ pub fn scan_tree(scanner: &Scanner, root: &Path) -> TreeReport {
         .suppressed
         .sort_by(|a, b| (&a.finding.path, a.finding.line).cmp(&(&b.finding.path, b.finding.line)));
     report.unreadable.sort();
+    report.allowlisted.sort_by(|a, b| a.path.cmp(&b.path));
     report
 }
 
@@ -81,6 +120,7 @@ enum FileOutcome {
     Binary,
     Oversized,
     Unreadable(String),
+    Allowlisted(String),
 }
 
 fn scan_file(scanner: &Scanner, path: &Path, name: &str) -> FileOutcome {

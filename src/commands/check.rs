@@ -150,8 +150,16 @@ pub fn run(args: &CheckArgs, catalog: &Catalog) -> CheckReport {
             );
         }
     }
-    // Secrets in the project's files (what git would commit: `.gitignore` respected).
-    let scan = palisade_scan::scan_tree(&palisade_scan::Scanner::builtin(), &args.path);
+    // Secrets in the project's files (what git would commit: `.gitignore` respected), with the
+    // repository's scan configuration on top of the built-in rules, as `palisade scan` runs.
+    let scanner = match crate::commands::scan::scanner_for(&args.path, None) {
+        Ok(scanner) => scanner,
+        Err(error) => {
+            finding(&mut report, Kind::Secret, error.to_string());
+            return report;
+        }
+    };
+    let scan = palisade_scan::scan_tree(&scanner, &args.path);
     for f in scan.findings {
         finding(
             &mut report,

@@ -258,6 +258,7 @@ pub fn run(
             args.name, info.id, info.version
         );
         crate::git::init_repository(folder.path(), &message).map_err(CliError::Git)?;
+        folder.write_executable(Path::new(".git/hooks/pre-commit"), pre_commit_hook().as_bytes())?;
     }
     folder.commit()?;
     Ok(Created {
@@ -267,6 +268,25 @@ pub fn run(
         git,
         lockfile,
     })
+}
+
+/// The git pre-commit hook `new` installs: `palisade scan --staged` refuses a commit that adds a
+/// secret. It runs the palisade that made the project (its path when `new` ran), else the one on
+/// `PATH`; without either it refuses the commit and says how to proceed.
+fn pre_commit_hook() -> String {
+    let this = std::env::current_exe()
+        .map(|p| p.display().to_string().replace('\'', "'\\''"))
+        .unwrap_or_default();
+    format!(
+        "#!/bin/sh\n\
+         # Installed by `palisade new`: refuses a commit whose staged files hold a secret.\n\
+         # One commit without it: git commit --no-verify. For good: delete this file.\n\
+         if [ -x '{this}' ]; then exec '{this}' scan --staged; fi\n\
+         if command -v palisade >/dev/null 2>&1; then exec palisade scan --staged; fi\n\
+         echo 'pre-commit: palisade is not installed, so the staged files were not scanned for secrets' >&2\n\
+         echo 'pre-commit: install it (cargo install palisade) or commit with --no-verify' >&2\n\
+         exit 1\n"
+    )
 }
 
 /// Runs `cargo generate-lockfile` in `dir` (it needs the registry); whether it succeeded.

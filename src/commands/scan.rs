@@ -1,9 +1,11 @@
 //! `palisade scan [PATH]`: the secret scanner over a tree (`.gitignore` respected), with the built-in rules or a team's gitleaks-style rule file; and the scan of a rendered plan that `palisade new` runs before it writes anything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use palisade_scan::{Baseline, Finding, RuleSet, Scanner, TreeReport};
+use palisade_scan::{
+    Baseline, Finding, REPOSITORY_CONFIG, RuleSet, Scanner, SuppressionKind, TreeReport,
+};
 
 use crate::CliError;
 use crate::plan::Plan;
@@ -38,6 +40,14 @@ pub struct ScanArgs {
     /// the secrets), replacing it; the scan then exits 0.
     #[arg(long, value_name = "FILE", conflicts_with = "baseline")]
     pub write_baseline: Option<PathBuf>,
+    /// Count findings that a `palisade:allow` comment suppresses as findings (for CI: only the
+    /// baseline and the repository's path allowlists, reviewed in one place, may suppress).
+    #[arg(long)]
+    pub refuse_inline_allows: bool,
+    /// Also write the findings as SARIF 2.1.0 to this file (the human report still goes to the
+    /// terminal): what a CI step uploads to code scanning.
+    #[arg(long, value_name = "FILE", conflicts_with = "sarif")]
+    pub sarif_file: Option<PathBuf>,
 }
 
 /// What `palisade scan` found, and its SARIF log when asked for.
@@ -62,36 +72,52 @@ pub struct SecretsInPlan {
     pub findings: Vec<Finding>,
 }
 
+/// The scanner for a scan of `root`: the rule file given, else the built-in rules with the
+/// repository's [`REPOSITORY_CONFIG`] at `root` on top when there is one.
+pub(crate) fn scanner_for(root: &Path, rules: Option<&Path>) -> Result<Scanner, CliError> {
+    let read = |file: &Path| {
+        std::fs::read_to_string(file).map_err(|source| CliError::ScanInput {
+            path: file.to_owned(),
+            source,
+        })
+    };
+    Ok(match rules {
+        Some(file) => Scanner::new(RuleSet::parse(&file.display().to_string(), &read(file)?)?),
+        None => {
+            let config = root.join(REPOSITORY_CONFIG);
+            if config.is_file() {
+                Scanner::new(RuleSet::repository(
+                    &config.display().to_string(),
+                    &read(&config)?,
+                )?)
+            } else {
+                Scanner::builtin()
+            }
+        }
+    })
+}
+
 /// Scans the tree at `args.path`, or with `--staged` the index of the repository holding it.
 pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
-    let scanner = match &args.rules {
-        None => Scanner::builtin(),
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|source| CliError::ScanInput {
-                path: file.clone(),
-                source,
-            })?;
-            Scanner::new(RuleSet::parse(&file.display().to_string(), &text)?)
-        }
-    };
     if let Err(source) = std::fs::metadata(&args.path) {
         return Err(CliError::ScanInput {
             path: args.path.clone(),
             source,
         });
     }
-    let report = if args.history {
+    let scanner = scanner_for(&args.path, args.rules.as_deref())?;
+    let mut report = if args.history {
         let mut report = TreeReport::default();
         crate::git::for_each_history_blob(&args.path, |path, commit, contents| {
-            if contents.contains(&0) {
-                report.binary += 1;
-                return;
+            // Path allowlists see the path; findings are named after the commit too.
+            if let Some(pattern) = scanner.allowlisted_path(path) {
+                report.allowlisted.push(palisade_scan::AllowlistedPath {
+                    path: format!("{commit}:{path}"),
+                    pattern: pattern.to_owned(),
+                });
+            } else {
+                report.add_blob(&scanner, &format!("{commit}:{path}"), contents);
             }
-            let name = format!("{commit}:{path}");
-            let found = scanner.scan_text(&name, &String::from_utf8_lossy(contents));
-            report.files += 1;
-            report.findings.extend(found.findings);
-            report.suppressed.extend(found.suppressed);
         })
         .map_err(CliError::ScanStaged)?;
         report
@@ -100,31 +126,40 @@ pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
         for (path, contents) in
             crate::git::staged_files(&args.path).map_err(CliError::ScanStaged)?
         {
-            if contents.contains(&0) {
-                report.binary += 1;
-                continue;
-            }
-            let found = scanner.scan_text(&path, &String::from_utf8_lossy(&contents));
-            report.files += 1;
-            report.findings.extend(found.findings);
-            report.suppressed.extend(found.suppressed);
+            report.add_blob(&scanner, &path, &contents);
         }
         report
     } else {
         palisade_scan::scan_tree(&scanner, &args.path)
     };
-    let mut report = report;
+    if args.refuse_inline_allows {
+        let (inline, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut report.suppressed)
+            .into_iter()
+            .partition(|s| s.kind == SuppressionKind::Inline);
+        report.suppressed = kept;
+        report.findings.extend(inline.into_iter().map(|s| s.finding));
+        report
+            .findings
+            .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    }
     if let Some(file) = &args.baseline {
         read_baseline(file)?.apply(&mut report);
     }
     if let Some(file) = &args.write_baseline {
         let baseline = Baseline::of(&report.findings);
-        write_baseline(file, baseline.to_text().as_bytes())?;
+        write_file(file, baseline.to_text().as_bytes())?;
         baseline.apply(&mut report);
     }
-    let sarif = args
-        .sarif
+    let sarif = (args.sarif || args.sarif_file.is_some())
         .then(|| palisade_scan::sarif(&report.findings, scanner.rules()));
+    if let (Some(file), Some(log)) = (&args.sarif_file, &sarif) {
+        let text = serde_json::to_string_pretty(log).expect("a SARIF log serializes");
+        write_file(file, text.as_bytes())?;
+        return Ok(Scanned {
+            report,
+            sarif: None,
+        });
+    }
     Ok(Scanned { report, sarif })
 }
 
@@ -140,9 +175,9 @@ fn read_baseline(file: &std::path::Path) -> Result<Baseline, CliError> {
     })
 }
 
-/// Writes the baseline through the one writer (a temporary beside it, then a rename), so a
-/// failure leaves the old file as it was.
-fn write_baseline(file: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+/// Writes a report file (a baseline, a SARIF log) through the one writer (a temporary beside it,
+/// then a rename), so a failure leaves the old file as it was.
+fn write_file(file: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
     let folder = folder.unwrap_or_else(|| std::path::Path::new("."));
     let name = std::path::Path::new(file.file_name().unwrap_or(file.as_os_str()));
