@@ -73,7 +73,7 @@ pub enum CliError {
         #[source]
         source: palisade_scan::BaselineError,
     },
-    /// A scan's path, rule file or baseline cannot be read, or a baseline cannot be written.
+    /// A scan's path, rule file or baseline cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     ScanInput {
         /// The path.
@@ -81,6 +81,16 @@ pub enum CliError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A scan's report file (a baseline, a SARIF log) cannot be written; the old one, if any, is
+    /// as it was.
+    #[error("cannot write {}: {source}", path.display())]
+    ScanOutput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: fs_txn::TxnError,
     },
 }
 
@@ -98,6 +108,7 @@ impl CliError {
             | Self::ScanRules(_)
             | Self::ScanInput { .. }
             | Self::ScanBaseline { .. }
+            | Self::ScanOutput { .. }
             | Self::ScanStaged(_) => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),

@@ -96,9 +96,10 @@ pub fn scan_tree(scanner: &Scanner, root: &Path) -> TreeReport {
                     FileOutcome::Binary => report.binary += 1,
                     FileOutcome::Oversized => report.oversized += 1,
                     FileOutcome::Unreadable(why) => report.unreadable.push((path.to_owned(), why)),
-                    FileOutcome::Allowlisted(pattern) => report
-                        .allowlisted
-                        .push(AllowlistedPath { path: name, pattern }),
+                    FileOutcome::Allowlisted(pattern) => report.allowlisted.push(AllowlistedPath {
+                        path: name,
+                        pattern,
+                    }),
                 }
                 ignore::WalkState::Continue
             })

@@ -258,7 +258,10 @@ pub fn run(
             args.name, info.id, info.version
         );
         crate::git::init_repository(folder.path(), &message).map_err(CliError::Git)?;
-        folder.write_executable(Path::new(".git/hooks/pre-commit"), pre_commit_hook().as_bytes())?;
+        folder.write_executable(
+            Path::new(".git/hooks/pre-commit"),
+            pre_commit_hook().as_bytes(),
+        )?;
     }
     folder.commit()?;
     Ok(Created {

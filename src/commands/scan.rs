@@ -137,7 +137,9 @@ pub fn run(args: &ScanArgs) -> Result<Scanned, CliError> {
             .into_iter()
             .partition(|s| s.kind == SuppressionKind::Inline);
         report.suppressed = kept;
-        report.findings.extend(inline.into_iter().map(|s| s.finding));
+        report
+            .findings
+            .extend(inline.into_iter().map(|s| s.finding));
         report
             .findings
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
@@ -181,10 +183,12 @@ fn write_file(file: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
     let folder = folder.unwrap_or_else(|| std::path::Path::new("."));
     let name = std::path::Path::new(file.file_name().unwrap_or(file.as_os_str()));
-    let changes = crate::fs_txn::FileChanges::stage(folder, [(name, bytes)], [])?;
-    changes
-        .commit()
-        .map_err(|partial| CliError::Write(partial.error))
+    let failed = |source| CliError::ScanOutput {
+        path: file.to_owned(),
+        source,
+    };
+    let changes = crate::fs_txn::FileChanges::stage(folder, [(name, bytes)], []).map_err(failed)?;
+    changes.commit().map_err(|partial| failed(partial.error))
 }
 
 /// Scans what an upgrade would write, in memory: a finding the file does not already hold stops it.

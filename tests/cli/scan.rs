@@ -348,3 +348,170 @@ fn the_repository_holds_no_secret_but_its_baselined_examples() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Runs git in `dir`; its output, whatever the exit status.
+fn git_output(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap()
+}
+
+/// The git hook `palisade new` installs runs `palisade scan --staged` under a real `git commit`:
+/// a commit that adds a secret is refused (and names the rule, never the value); one that adds a
+/// reference instead goes through. The generated repository carries the same check for
+/// pre-commit and CI.
+#[test]
+fn the_pre_commit_hook_blocks_a_commit_that_adds_a_secret() {
+    let dir = scratch("scan-hook");
+    let out = palisade(
+        &dir,
+        &["new", "platform", "--template", "control-plane", "--yes"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let project = dir.join("platform");
+    let hook = project.join(".git/hooks/pre-commit");
+    assert!(hook.is_file(), "the hook is installed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&hook).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "the hook is executable");
+    }
+    let pre_commit = std::fs::read_to_string(project.join(".pre-commit-config.yaml")).unwrap();
+    assert!(pre_commit.contains("entry: palisade scan --staged"));
+    let ci = std::fs::read_to_string(project.join(".github/workflows/ci.yml")).unwrap();
+    assert!(ci.contains("palisade scan --refuse-inline-allows --sarif-file palisade-scan.sarif"));
+    assert!(ci.contains("github/codeql-action/upload-sarif@"));
+
+    std::fs::write(project.join("deploy.env"), format!("GH_TOKEN={SECRET}\n")).unwrap();
+    git(&project, &["add", "deploy.env"]);
+    let refused = git_output(&project, &["commit", "-q", "-m", "Add deployment settings"]);
+    assert!(!refused.status.success(), "the hook refused the commit");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(said.contains("deploy.env:1:10: github-token"), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+    let log = git_output(&project, &["log", "--oneline"]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 1);
+
+    std::fs::write(project.join("deploy.env"), "GH_TOKEN=env://GH_TOKEN\n").unwrap();
+    git(&project, &["add", "deploy.env"]);
+    let accepted = git_output(&project, &["commit", "-q", "-m", "Add deployment settings"]);
+    assert!(accepted.status.success(), "{accepted:?}");
+}
+
+/// `--refuse-inline-allows` (what generated CI passes) counts a finding that a `palisade:allow`
+/// comment suppresses as a finding; without it the comment suppresses, and `--json` lists it with
+/// its kind and reason.
+#[test]
+fn refuse_inline_allows_counts_inline_allows_as_findings() {
+    let dir = scratch("scan-inline");
+    std::fs::write(
+        dir.join("fixture.yml"),
+        format!("token: {SECRET} # palisade:allow revoked in 2025, kept for the parser test\n"),
+    )
+    .unwrap();
+    let allowed = palisade(&dir, &["scan", "--json"]);
+    assert_eq!(allowed.status.code(), Some(0), "{allowed:?}");
+    let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
+    assert_eq!(report["suppressed"][0]["kind"], "inline");
+    assert_eq!(
+        report["suppressed"][0]["reason"],
+        "revoked in 2025, kept for the parser test"
+    );
+    let refused = palisade(&dir, &["scan", "--json", "--refuse-inline-allows"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(finding_paths(&refused), ["fixture.yml"]);
+}
+
+/// `.palisade-scan.toml` at the scanned root: its path allowlist keeps files out of the scan and
+/// the report lists each of them; its rules add to the built-in ones; it cannot switch the
+/// built-in rules off (exit 2, naming the file).
+#[test]
+fn a_repository_config_adds_rules_and_allowlists_paths_and_reports_them() {
+    let dir = scratch("scan-config");
+    std::fs::create_dir_all(dir.join("tests/recorded")).unwrap();
+    std::fs::write(
+        dir.join("tests/recorded/github.http"),
+        format!("Authorization: token {SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("deploy.yml"),
+        format!("token: {SECRET}\ninternal: acme_live_Q2w8E4r6T1y3U5i7\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(".palisade-scan.toml"),
+        "[[rules]]\nid = \"acme-key\"\nregex = '''acme_live_[A-Za-z0-9]{16}'''\nkeywords = [\"acme_live_\"]\n\n\
+         [[allowlists]]\ndescription = \"recorded fixtures\"\npaths = ['''^tests/recorded/''']\n",
+    )
+    .unwrap();
+    let out = palisade(&dir, &["scan", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["github-token", "acme-key"],
+        "built-in and own rules"
+    );
+    assert_eq!(finding_paths(&out), ["deploy.yml", "deploy.yml"]);
+    assert_eq!(
+        report["allowlisted"][0]["path"],
+        "tests/recorded/github.http"
+    );
+    assert_eq!(report["allowlisted"][0]["pattern"], "^tests/recorded/");
+    let human = palisade(&dir, &["scan"]);
+    assert!(
+        String::from_utf8_lossy(&human.stderr)
+            .contains("not scanned tests/recorded/github.http: path allowlist ^tests/recorded/")
+    );
+
+    std::fs::write(
+        dir.join(".palisade-scan.toml"),
+        "[extend]\nuseDefault = false\n",
+    )
+    .unwrap();
+    let refused = palisade(&dir, &["scan"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(".palisade-scan.toml") && stderr.contains("useDefault"),
+        "{stderr}"
+    );
+}
+
+/// `--sarif-file` writes the SARIF log for an upload step and still prints the findings.
+#[test]
+fn sarif_file_writes_the_log_and_the_report_still_prints() {
+    let dir = scratch("scan-sarif-file");
+    std::fs::write(dir.join("deploy.sh"), format!("export GH={SECRET}\n")).unwrap();
+    let out = palisade(&dir, &["scan", "--sarif-file", "deploy.sh/scan.sarif"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unwritable place is an error"
+    );
+    let out = palisade(&dir, &["scan", "--sarif-file", "out/scan.sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deploy.sh:1:11: github-token"));
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/scan.sarif")).unwrap())
+            .unwrap();
+    assert_eq!(log["runs"][0]["results"][0]["ruleId"], "github-token");
+}
