@@ -17,8 +17,12 @@ const REFERENCES: [&str; 5] = [
     "vaultname=",
 ];
 
-/// Words of values that stand in for a secret in examples and templates.
-const PLACEHOLDERS: [&str; 14] = [
+/// Words of values that stand in for a secret in examples and templates, and the marks of a
+/// published test vector; they count anywhere from the value to the end of its line.
+const PLACEHOLDERS: [&str; 17] = [
+    "test vector",
+    "test-vector",
+    "test_vector",
     "changeme",
     "change-me",
     "change_me",
@@ -149,6 +153,7 @@ impl Scanner {
                     .find('\n')
                     .map_or(text.len(), |i| secret.start() + i);
                 if rule.entropy.is_some_and(|min| entropy(value) < min)
+                    || has_sequence(value)
                     || is_reference_or_placeholder(&text[secret.start()..line_end])
                     || rule.allowlist.allows(path, value)
                     || self.rules.allowlist.allows(path, value)
@@ -164,8 +169,18 @@ impl Scanner {
         }
         if depth < crate::decode::MAX_DEPTH {
             for run in crate::decode::decoded_runs(text) {
-                let inner = self.scan_at_depth(path, &run.text, depth + 1);
-                for finding in inner.findings {
+                // The decoded text is scanned after what precedes its run on the line, so a rule
+                // that needs context (`password:`, a file about Twilio) sees it; findings that
+                // start in that context are the plain text's own and are left out.
+                let line_start = text[..run.start].rfind('\n').map_or(0, |i| i + 1);
+                let context = &text[line_start..run.start];
+                let context_chars = context.chars().count();
+                let inner = self.scan_at_depth(path, &format!("{context}{}", run.text), depth + 1);
+                for finding in inner
+                    .findings
+                    .into_iter()
+                    .filter(|f| f.line > 1 || f.column > context_chars)
+                {
                     let finding = finding.found_in(text, run.start, run.encoding);
                     match allow_reason(text, run.start) {
                         Some(reason) => report.suppressed.push(Suppressed::inline(finding, reason)),
@@ -204,6 +219,24 @@ pub(crate) fn entropy(value: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// Whether `value` holds six characters in a row that each follow the one before (`abcdef`,
+/// `ABCDEF`, `123456`): alphabets and sequences written out, never a generated secret.
+fn has_sequence(value: &str) -> bool {
+    let mut run = 1;
+    let mut previous: Option<char> = None;
+    for c in value.chars() {
+        run = match previous {
+            Some(p) if c.is_ascii_alphanumeric() && u32::from(c) == u32::from(p) + 1 => run + 1,
+            _ => 1,
+        };
+        if run >= 6 {
+            return true;
+        }
+        previous = Some(c);
+    }
+    false
 }
 
 fn is_reference_or_placeholder(value: &str) -> bool {
