@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One file of the corpus.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub(crate) struct CorpusFile {
 }
 
 /// What was planted where.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Label {
     /// The file.
     pub(crate) path: String,
@@ -29,7 +29,7 @@ pub(crate) struct Label {
     /// A secret a scanner should find (`true`), or a look-alike it should not (`false`).
     pub(crate) secret: bool,
     /// How it was written: `plain`, `base64` or `multiline`.
-    pub(crate) form: &'static str,
+    pub(crate) form: String,
 }
 
 /// The corpus: files, and the labels of what was planted in them.
@@ -57,13 +57,6 @@ impl Corpus {
             .take(label.lines.min(2))
             .collect();
         format!("{} [{}] {}", label.path, label.kind, lines.join(" / "))
-    }
-
-    /// The label whose lines hold `line` of `path`, if any.
-    pub(crate) fn label_at(&self, path: &str, line: usize) -> Option<usize> {
-        self.labels
-            .iter()
-            .position(|l| l.path == path && (l.line..l.line + l.lines).contains(&line))
     }
 }
 
@@ -785,7 +778,7 @@ pub(crate) fn build(root: &Path, budget: usize, spacing: usize, seed: u64) -> Co
                 lines: count,
                 kind,
                 secret,
-                form,
+                form: form.to_owned(),
             });
         }
         file.text = lines.join("\n") + "\n";
@@ -811,6 +804,8 @@ pub(crate) struct Score {
     pub(crate) missed: std::collections::BTreeMap<String, usize>,
     /// The kinds of the look-alikes flagged, with counts.
     pub(crate) flagged: std::collections::BTreeMap<String, usize>,
+    /// Findings outside anything planted (in the real source), by file and line.
+    pub(crate) real_code: Vec<(String, usize)>,
     /// The first line of a few of the items scored wrong, to see why.
     pub(crate) wrong_examples: Vec<String>,
 }
@@ -831,10 +826,25 @@ impl Score {
 pub(crate) fn score(corpus: &Corpus, findings: &[(String, usize)]) -> Score {
     let mut hit = vec![false; corpus.labels.len()];
     let mut score = Score::default();
+    let mut by_path: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, label) in corpus.labels.iter().enumerate() {
+        by_path.entry(label.path.as_str()).or_default().push(i);
+    }
+    let label_at = |path: &str, line: usize| {
+        by_path.get(path).and_then(|labels| {
+            labels.iter().copied().find(|&i| {
+                let l = &corpus.labels[i];
+                (l.line..l.line + l.lines).contains(&line)
+            })
+        })
+    };
     for (path, line) in findings {
-        match corpus.label_at(path, *line) {
+        match label_at(path, *line) {
             Some(i) => hit[i] = true,
-            None => score.real_code_findings += 1,
+            None => {
+                score.real_code_findings += 1;
+                score.real_code.push((path.clone(), *line));
+            }
         }
     }
     for (label, hit) in corpus.labels.iter().zip(hit) {
