@@ -43,10 +43,12 @@ run betterleaks "$bin/betterleaks" --no-banner --log-level=error -o "$work/bette
 
 printf '\n| Tool | Wall (s) | Peak RSS (MiB) | Recall | Look-alikes flagged | Findings in real code | Time vs palisade |\n'
 printf '|---|---|---|---|---|---|---|\n'
-ours="$(cut -d' ' -f1 "$work/palisade.time")"
+# GNU time writes "Command exited with non-zero status 1" first when findings set the exit code.
+ours="$(tail -n 1 "$work/palisade.time" | cut -d' ' -f1)"
 for tool in palisade kingfisher detect-secrets betterleaks; do
-  read -r wall rss <"$work/$tool.time"
-  score="$("$corpus_tool" score "$work/labels.json" "$tool" "$work/$tool.json")"
+  read -r wall rss < <(tail -n 1 "$work/$tool.time")
+  "$corpus_tool" score "$work/labels.json" "$tool" "$work/$tool.json" >"$work/$tool.score.json"
+  score="$(cat "$work/$tool.score.json")"
   python3 - "$tool" "$wall" "$rss" "$ours" "$score" <<'EOF'
 import json, sys
 tool, wall, rss, ours, score = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5])
@@ -55,12 +57,14 @@ print(f"| {tool} | {wall:.2f} | {rss / 1024:.0f} | {score['recall']:.3f} ({s['fo
       f"| {score['lookalike_rate']:.3f} ({s['lookalikes_flagged']}/{s['lookalikes']}) | {s['real_code_findings']} "
       f"| {wall / max(ours, 0.001):.1f}x |")
 EOF
-  "$corpus_tool" score "$work/labels.json" "$tool" "$work/$tool.json" >"$work/$tool.score.json"
 done
-printf '\nMissed secrets and flagged look-alikes by kind:\n'
-for tool in palisade kingfisher detect-secrets betterleaks; do
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[2]))["score"]; print(f"  {sys.argv[1]}: missed {s[\"missed\"]}; flagged {s[\"flagged\"]}")' "$tool" "$work/$tool.score.json"
-done
+printf '\nMissed secrets and flagged look-alikes by kind, and where the real-code findings are:\n'
+python3 - "$work" <<'EOF'
+import json, sys
+for tool in ["palisade", "kingfisher", "detect-secrets", "betterleaks"]:
+    s = json.load(open(f"{sys.argv[1]}/{tool}.score.json"))["score"]
+    print(f"  {tool}: missed {s['missed']}; flagged {s['flagged']}; real code (first 20) {s['real_code']}")
+EOF
 
 # A freshly generated project: the scan `palisade check`, the hook and CI run on it.
 "$palisade" new fresh --yes --no-git --output "$work/fresh" >/dev/null 2>&1

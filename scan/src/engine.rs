@@ -139,7 +139,7 @@ impl Scanner {
             if rule.path.as_ref().is_some_and(|p| !p.is_match(path)) {
                 continue;
             }
-            for captures in rule.regex.captures_iter(text) {
+            for captures in rule.regex().captures_iter(text) {
                 let group = rule
                     .secret_group
                     .unwrap_or(if captures.len() > 1 { 1 } else { 0 });

@@ -115,13 +115,24 @@ pub struct Examples {
 pub(crate) struct Rule {
     pub(crate) id: String,
     pub(crate) description: String,
-    pub(crate) regex: Regex,
+    /// The pattern, compiled on first use ([`Rule::regex`]).
+    pattern: String,
+    compiled: std::sync::OnceLock<Regex>,
     pub(crate) secret_group: Option<usize>,
     pub(crate) entropy: Option<f64>,
     pub(crate) keywords: Vec<String>,
     pub(crate) path: Option<Regex>,
     pub(crate) allowlist: Allowlist,
     pub(crate) examples: Examples,
+}
+
+impl Rule {
+    /// The rule's regex, compiled on first use.
+    pub(crate) fn regex(&self) -> &Regex {
+        self.compiled.get_or_init(|| {
+            Regex::new(&self.pattern).expect("built-in patterns compile (every one is tested)")
+        })
+    }
 }
 
 /// Matches that are not findings.
@@ -154,7 +165,16 @@ pub struct RuleSet {
 impl RuleSet {
     /// The built-in rules.
     pub fn builtin() -> Self {
-        Self::parse("builtin.toml", BUILTIN).expect("the built-in rules compile (tested)")
+        let parsed: RuleFile = toml::from_str(BUILTIN).expect("the built-in rules parse (tested)");
+        Self::compile("builtin.toml", parsed, Self::empty(), true)
+            .expect("the built-in rules compile (tested)")
+    }
+
+    fn empty() -> Self {
+        Self {
+            rules: Vec::new(),
+            allowlist: Allowlist::default(),
+        }
     }
 
     /// A repository's configuration ([`REPOSITORY_CONFIG`]): built-in rules plus the file's. A
@@ -174,7 +194,7 @@ impl RuleSet {
                     .to_owned(),
             });
         }
-        Self::compile(file, parsed, Self::builtin())
+        Self::compile(file, parsed, Self::builtin(), false)
     }
 
     /// Rules from a gitleaks-style file; with `[extend] useDefault = true` the built-in rules
@@ -187,16 +207,14 @@ impl RuleSet {
         let set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
             Self::builtin()
         } else {
-            Self {
-                rules: Vec::new(),
-                allowlist: Allowlist::default(),
-            }
+            Self::empty()
         };
-        Self::compile(file, parsed, set)
+        Self::compile(file, parsed, set, false)
     }
 
-    /// Adds the parsed file's rules and allowlists to `set`.
-    fn compile(file: &str, parsed: RuleFile, mut set: Self) -> Result<Self, RuleError> {
+    /// Adds the parsed file's rules and allowlists to `set`; `lazy` leaves the rules' patterns
+    /// to be compiled on first use (the built-in set only).
+    fn compile(file: &str, parsed: RuleFile, mut set: Self, lazy: bool) -> Result<Self, RuleError> {
         let compile = |rule: &str, pattern: &str| {
             Regex::new(pattern).map_err(|source| RuleError::Regex {
                 file: file.to_owned(),
@@ -236,8 +254,16 @@ impl RuleSet {
                 });
             }
             let lists: Vec<&AllowlistDef> = def.allowlists.iter().collect();
+            // A team's rules are compiled now, so a bad pattern is an error naming the file and
+            // the rule; the built-in ones (tested) only when a text first selects them, so a
+            // small scan (a pre-commit hook) does not compile forty regexes it never runs.
+            let compiled = std::sync::OnceLock::new();
+            if !lazy {
+                let _ = compiled.set(compile(&def.id, &def.regex)?);
+            }
             let rule = Rule {
-                regex: compile(&def.id, &def.regex)?,
+                pattern: def.regex,
+                compiled,
                 secret_group: def.secret_group,
                 entropy: def.entropy,
                 keywords: def
@@ -279,5 +305,29 @@ impl RuleSet {
     /// A rule's own examples (from the rule file), for data-driven tests.
     pub fn examples(&self, id: &str) -> Option<&Examples> {
         self.rules.iter().find(|r| r.id == id).map(|r| &r.examples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The built-in rules compile on first use: every pattern must compile.
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        for rule in &RuleSet::builtin().rules {
+            assert!(Regex::new(&rule.pattern).is_ok(), "{}", rule.id);
+        }
+    }
+
+    /// A team's rule file is compiled when it is read: a bad pattern is an error naming the rule.
+    #[test]
+    fn a_bad_pattern_in_a_rule_file_is_an_error_at_once() {
+        let error = RuleSet::parse(
+            "team.toml",
+            "[[rules]]\nid = \"x\"\nregex = '''(unclosed'''\n",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("rule x"), "{error}");
     }
 }
