@@ -13,8 +13,9 @@ pub(crate) const MAX_DEPTH: usize = 2;
 static BASE64: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_-]{24,}={0,2}").expect("a valid pattern"));
 /// Hex runs of at least 32 digits (16 bytes).
-static HEX: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(?:[0-9a-fA-F]{2}){16,}\b").expect("a valid pattern"));
+static HEX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:[0-9a-fA-F]{2}){16,}(?-u:\b)").expect("a valid pattern")
+});
 /// Runs holding at least three percent-escapes.
 static PERCENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:[A-Za-z0-9._~+:/=&?-]*%[0-9A-Fa-f]{2}){3,}[A-Za-z0-9._~+:/=&?-]*")
