@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::audit::AuditArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::new::NewArgs;
 use crate::commands::scan::ScanArgs;
@@ -36,4 +37,6 @@ pub enum Command {
     Templates(TemplatesArgs),
     /// Find leaked secrets in a tree (exit 1 when there are findings).
     Scan(ScanArgs),
+    /// Audit log tools: verify a tenant's export offline.
+    Audit(AuditArgs),
 }

@@ -82,6 +82,24 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// An audit export or a kept checkpoint cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    AuditInput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an audit export (or a kept checkpoint is not a checkpoint).
+    #[error("{}: not an audit export: {source}", path.display())]
+    AuditFormat {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: palisade_audit::VerifyError,
+    },
     /// A scan's report file (a baseline, a SARIF log) cannot be written; the old one, if any, is
     /// as it was.
     #[error("cannot write {}: {source}", path.display())]
@@ -109,6 +127,8 @@ impl CliError {
             | Self::ScanInput { .. }
             | Self::ScanBaseline { .. }
             | Self::ScanOutput { .. }
+            | Self::AuditInput { .. }
+            | Self::AuditFormat { .. }
             | Self::ScanStaged(_) => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),
@@ -119,6 +139,12 @@ impl CliError {
 
 /// Runs a parsed command line; returns the exit code of a command that ran (see `docs/cli.md`).
 pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
+    if let cli::Command::Audit(args) = &cli.command {
+        let commands::audit::AuditCommand::Verify(verify) = &args.command;
+        let outcome = commands::audit::verify(verify)?;
+        ui::audit_verified(&outcome, ui::Format::from_flag(verify.json));
+        return Ok(u8::from(outcome.is_err()));
+    }
     // `scan` needs no templates: it runs before (and without) loading the catalog, so a
     // pre-commit hook pays only for the scan.
     if let cli::Command::Scan(args) = &cli.command {
@@ -144,7 +170,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
             ui::checked(&report, ui::Format::from_flag(args.json));
             Ok(u8::from(!report.findings.is_empty()))
         }
-        cli::Command::Scan(_) => unreachable!("scan ran above"),
+        cli::Command::Scan(_) | cli::Command::Audit(_) => unreachable!("ran above"),
         cli::Command::Templates(args) => {
             ui::templates(&commands::templates::run(&args, &catalog)?);
             Ok(0)

@@ -270,3 +270,34 @@ pub fn scanned(scanned: &crate::commands::scan::Scanned, format: Format) {
         report.unreadable.len()
     );
 }
+
+/// Reports `palisade audit verify`: what was verified, or the first place the export is not the
+/// signed log.
+pub fn audit_verified(
+    outcome: &Result<palisade_audit::ExportReport, palisade_audit::VerifyError>,
+    format: Format,
+) {
+    match (outcome, format) {
+        (Ok(r), Format::Json) => println!(
+            "{}",
+            serde_json::json!({
+                "verified": true,
+                "tenant": r.tenant,
+                "first_seq": r.first_seq,
+                "last_seq": r.last_seq,
+                "entries": r.entries,
+                "checkpoints": r.checkpoints,
+                "trusted_checkpoints": r.trusted,
+            })
+        ),
+        (Ok(r), Format::Human) => println!(
+            "verified: tenant {}, entries {} to {} ({}), {} signed checkpoint(s), {} kept checkpoint(s) agree",
+            r.tenant, r.first_seq, r.last_seq, r.entries, r.checkpoints, r.trusted
+        ),
+        (Err(e), Format::Json) => println!(
+            "{}",
+            serde_json::json!({ "verified": false, "error": e.to_string() })
+        ),
+        (Err(e), Format::Human) => eprintln!("NOT verified: {e}"),
+    }
+}

@@ -1,5 +1,6 @@
 //! Integration tests of the `palisade` CLI: one test binary, one module per area.
 
+mod audit;
 mod determinism;
 mod e2e;
 mod errors;
