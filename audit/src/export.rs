@@ -548,7 +548,7 @@ mod tests {
             "self-consistent on its own"
         );
         assert_eq!(
-            tamper(verify(&resigned, &signer, &[kept.clone()])),
+            tamper(verify(&resigned, &signer, std::slice::from_ref(&kept))),
             (4, Tamper::Rewritten)
         );
         let honest = export(&signer, &entries, 1, GENESIS, &[6]);

@@ -7,9 +7,13 @@
 #![warn(missing_docs)]
 
 mod chain;
+#[cfg(feature = "checkpoints")]
 mod checkpoint;
+#[cfg(feature = "checkpoints")]
 mod export;
 
 pub use chain::{GENESIS, chain_hash};
+#[cfg(feature = "checkpoints")]
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, verify_checkpoint};
+#[cfg(feature = "checkpoints")]
 pub use export::{EXPORT_FORMAT, ExportLine, ExportReport, Tamper, VerifyError, verify_export};

@@ -108,6 +108,8 @@ pub mod event_type {
     pub const LOGIN: &str = "palisade.login";
     /// An administrator created, changed or removed a tenant, user, client, API token or key.
     pub const ADMIN_CHANGE: &str = "palisade.admin.change";
+    /// Someone read the audit log (its checkpoints or an export), or was refused.
+    pub const AUDIT_READ: &str = "palisade.audit.read";
 }
 
 impl AuditEntry {

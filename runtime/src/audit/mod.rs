@@ -1,5 +1,7 @@
 //! Audit: the `AuditEntry` envelope, the non-blocking emitter, sinks, and the hash-chained SQL store with its verification.
 
+#[cfg(feature = "audit-checkpoints")]
+mod checkpoints;
 mod emitter;
 mod entry;
 mod kind;
@@ -31,6 +33,10 @@ pub enum AuditError {
     /// The `database` sink was asked for without a database (or without the `sql` feature).
     #[error("audit sink \"database\" needs a database URL and the runtime's sql feature")]
     NoDatabase,
+    /// A checkpoint could not be signed.
+    #[cfg(feature = "audit-checkpoints")]
+    #[error("audit checkpoint: {0}")]
+    Checkpoint(String),
     /// A lock was poisoned by a panicking writer.
     #[error("audit sink lock poisoned")]
     Poisoned,

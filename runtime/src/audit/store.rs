@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
-use sha2::{Digest, Sha256};
+use palisade_audit::{GENESIS, chain_hash};
 use sqlx::{AnyPool, Row};
 
 use super::{AuditEntry, AuditError, AuditSink};
-
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const MIGRATION: &str = "
 CREATE TABLE IF NOT EXISTS palisade_audit_log (
@@ -276,12 +274,4 @@ fn insert_sql(rows: usize) -> String {
         sql.push(')');
     }
     sql
-}
-
-fn chain_hash(prev: &str, json: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(json.as_bytes());
-    hex::encode(h.finalize())
 }

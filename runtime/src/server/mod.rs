@@ -6,6 +6,7 @@
 //! Access tokens follow RFC 9068 (`typ: at+jwt`) and carry `tenant_id` and `roles`.
 
 pub mod admin;
+pub mod audit_api;
 mod authorize;
 mod browser;
 mod client_auth;
@@ -30,6 +31,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEmitter, AuditEntry, Outcome};
+pub use audit_api::AuditLog;
 pub use authorize::{MAX_NONCE, MAX_STATE};
 pub use client_auth::{MAX_PARAM_BYTES, MAX_PARAMS};
 pub use error::OAuthError;
@@ -198,6 +200,8 @@ pub(crate) struct Inner {
     pub(crate) password_checks: tokio::sync::Semaphore,
     /// Bounds the verifications against the fixed hash that unknown user names get.
     pub(crate) unknown_user_checks: tokio::sync::Semaphore,
+    /// The audit log served under `/audit`, once configured.
+    pub(crate) audit_log: std::sync::OnceLock<AuditLog>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -269,6 +273,7 @@ impl AuthorizationServer {
                 verified,
                 password_checks: tokio::sync::Semaphore::new(2),
                 unknown_user_checks: tokio::sync::Semaphore::new(1),
+                audit_log: std::sync::OnceLock::new(),
             }),
         };
         server.spawn_purge();
@@ -330,6 +335,7 @@ impl AuthorizationServer {
                 get(logout::end_session).post(logout::confirm),
             )
             .merge(admin::routes())
+            .merge(audit_api::routes())
             // Every legitimate request body is a small form or JSON document.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
@@ -354,6 +360,16 @@ impl AuthorizationServer {
                 ])
                 .max_age(Duration::from_secs(600))
         })
+    }
+
+    /// Serves `log` under `/audit` (and its key at `/.well-known/palisade-audit-key`): the store
+    /// this server's own audit entries go to. Without it those paths answer 404. Set once; a
+    /// second call is refused.
+    pub fn serve_audit_log(&self, log: AuditLog) -> Result<(), ServerError> {
+        self.inner
+            .audit_log
+            .set(log)
+            .map_err(|_| ServerError::Invalid("the audit log is already configured".to_owned()))
     }
 
     /// Ready to serve: the store answers and a signing key is active.

@@ -1,6 +1,7 @@
 //! Integration tests of palisade-runtime through its public API: one test binary, one module per area.
 
 mod audit;
+mod audit_log;
 mod authz;
 mod edge;
 mod glue;

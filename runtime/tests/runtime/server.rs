@@ -68,6 +68,16 @@ pub(crate) async fn start(database: &str) -> Harness {
 
 /// [`start`] with the server's configuration changed by `tweak`.
 pub(crate) async fn start_with(database: &str, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
+    start_with_sink(database, tweak, |memory| memory).await
+}
+
+/// [`start_with`], the server's audit entries going to the sink `sink` makes of the harness's
+/// memory sink (to add a store beside it).
+pub(crate) async fn start_with_sink(
+    database: &str,
+    tweak: impl FnOnce(&mut ServerConfig),
+    sink: impl FnOnce(Arc<MemorySink>) -> Arc<dyn palisade_runtime::audit::AuditSink>,
+) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let mut config = ServerConfig::new(&issuer);
@@ -81,7 +91,7 @@ pub(crate) async fn start_with(database: &str, tweak: impl FnOnce(&mut ServerCon
     let audit = Arc::new(MemorySink::new());
     let emitter = AuditEmitter::spawn(
         "urn:palisade:test:authorization-server",
-        audit.clone(),
+        sink(audit.clone()),
         EmitterConfig::default(),
     );
     let clock = Arc::new(TestClock::default());

@@ -1,0 +1,183 @@
+//! Signed checkpoints of the SQL audit store's chains, and tenant exports: a checkpoint signs a chain's size and head (C2SP signed note, `palisade-audit`) and is kept in `palisade_audit_checkpoint`; an export is a header, the checkpoints that cover it and every entry with its stored hash, as JSON lines, up to a checkpoint signed for it.
+
+use futures_util::stream::{self, Stream};
+use palisade_audit::{Checkpoint, CheckpointSigner, EXPORT_FORMAT, ExportLine, GENESIS};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::AuditError;
+use super::store::SqlAuditStore;
+
+/// Made on first use by the control plane, which owns its database; a service's own audit store
+/// (whose login cannot create tables) never checkpoints.
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_checkpoint (
+    chain TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    head TEXT NOT NULL,
+    note TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (chain, size)
+)";
+
+/// Entries read per query while exporting.
+const PAGE: i64 = 1000;
+
+impl SqlAuditStore {
+    /// Signs `chain`'s current head as a checkpoint of `origin` and keeps it; the note. A chain's
+    /// head at a given size never changes, so a second checkpoint of the same size keeps the first.
+    pub async fn checkpoint(
+        &self,
+        chain: &str,
+        origin: &str,
+        signer: &CheckpointSigner,
+        now: OffsetDateTime,
+    ) -> Result<String, AuditError> {
+        sqlx::query(TABLE).execute(self.pool()).await?;
+        let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
+            .bind(chain)
+            .fetch_optional(self.pool())
+            .await?;
+        let (size, head) = match head {
+            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+            None => (0, GENESIS.to_owned()),
+        };
+        let checkpoint = Checkpoint {
+            origin: origin.to_owned(),
+            size: u64::try_from(size).unwrap_or_default(),
+            head: head.clone(),
+            time: now,
+        };
+        let note = signer
+            .sign(&checkpoint)
+            .map_err(|e| AuditError::Checkpoint(e.to_string()))?;
+        let time = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO palisade_audit_checkpoint (chain, size, head, note, time) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain, size) DO NOTHING",
+        )
+        .bind(chain)
+        .bind(size)
+        .bind(head)
+        .bind(note)
+        .bind(time)
+        .execute(self.pool())
+        .await?;
+        let kept: String = sqlx::query(
+            "SELECT note FROM palisade_audit_checkpoint WHERE chain = $1 AND size = $2",
+        )
+        .bind(chain)
+        .bind(size)
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        Ok(kept)
+    }
+
+    /// `chain`'s checkpoints from size `from` on, oldest first: (size, note).
+    pub async fn checkpoints(
+        &self,
+        chain: &str,
+        from: i64,
+    ) -> Result<Vec<(i64, String)>, AuditError> {
+        sqlx::query(TABLE).execute(self.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT size, note FROM palisade_audit_checkpoint WHERE chain = $1 AND size >= $2 ORDER BY size",
+        )
+        .bind(chain)
+        .bind(from)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    /// A tenant's export as JSON lines: a checkpoint is signed now, then the header, every kept
+    /// checkpoint from the first exported entry on, and the entries up to the new checkpoint
+    /// (entries appended meanwhile are left to the next export). Read a page at a time.
+    pub async fn export(
+        &self,
+        chain: &str,
+        origin: &str,
+        signer: &CheckpointSigner,
+        now: OffsetDateTime,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>, AuditError>> + Send + 'static, AuditError> {
+        self.checkpoint(chain, origin, signer, now).await?;
+        let first = sqlx::query("SELECT MIN(seq) FROM palisade_audit_log WHERE chain = $1")
+            .bind(chain)
+            .fetch_one(self.pool())
+            .await?
+            .try_get::<Option<i64>, _>(0)?
+            .unwrap_or(1);
+        let prev_hash = if first > 1 {
+            sqlx::query("SELECT prev_hash FROM palisade_audit_log WHERE chain = $1 AND seq = $2")
+                .bind(chain)
+                .bind(first)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?
+        } else {
+            GENESIS.to_owned()
+        };
+        let checkpoints = self.checkpoints(chain, first - 1).await?;
+        let last = checkpoints.last().map_or(0, |(size, _)| *size);
+        let mut head = vec![line(&ExportLine::Header {
+            format: EXPORT_FORMAT,
+            origin: origin.to_owned(),
+            tenant: chain.to_owned(),
+            first_seq: u64::try_from(first).unwrap_or(1),
+            prev_hash,
+        })?];
+        for (_, note) in checkpoints {
+            head.push(line(&ExportLine::Checkpoint { note })?);
+        }
+        let store = self.clone();
+        let chain = chain.to_owned();
+        let entries = stream::try_unfold(first - 1, move |after| {
+            let store = store.clone();
+            let chain = chain.clone();
+            async move {
+                if after >= last {
+                    return Ok(None);
+                }
+                let rows = sqlx::query(
+                    "SELECT seq, id, hash, entry FROM palisade_audit_log \
+                     WHERE chain = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+                )
+                .bind(&chain)
+                .bind(after)
+                .bind(last)
+                .bind(PAGE)
+                .fetch_all(store.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len() * 512);
+                let mut next = after;
+                for row in &rows {
+                    let seq: i64 = row.try_get(0)?;
+                    out.extend(line(&ExportLine::Entry {
+                        seq: u64::try_from(seq).unwrap_or_default(),
+                        id: row.try_get(1)?,
+                        hash: row.try_get(2)?,
+                        entry: row.try_get(3)?,
+                    })?);
+                    next = seq;
+                }
+                // A page that made no progress would loop: the stored chain has a gap.
+                Ok((next > after).then_some((out, next)))
+            }
+        });
+        Ok(futures_util::StreamExt::chain(
+            stream::iter(head.into_iter().map(Ok)),
+            entries,
+        ))
+    }
+}
+
+/// One JSON line.
+fn line(item: &ExportLine) -> Result<Vec<u8>, AuditError> {
+    let mut bytes = serde_json::to_vec(item)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}

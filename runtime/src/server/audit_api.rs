@@ -1,0 +1,325 @@
+//! The governance audit API: `/.well-known/palisade-audit-key` (the public checkpoint key), `/audit/checkpoints` (a tenant's signed checkpoints; `POST` signs its head now) and `/audit/export` (a tenant's entries and the checkpoints that cover them, as JSON lines), tenant-scoped by the caller's token; every read, and every refused one, is audited.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::StreamExt as _;
+use palisade_audit::CheckpointSigner;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AuthorizationServer;
+use super::admin::{ADMIN_AUDIENCE, PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE};
+use super::endpoints::{bearer, live_access_token};
+use crate::audit::{Outcome, SqlAuditStore, event_type};
+use crate::principal::{PrincipalKind, TenantId};
+use crate::problem::Problem;
+
+/// The role that reads its own tenant's audit log.
+pub const AUDITOR_ROLE: &str = "auditor";
+/// The role that reads any tenant's audit log, honoured only in the platform tenant.
+pub const PLATFORM_AUDITOR_ROLE: &str = "platform-auditor";
+/// Where the checkpoint verifier key is served.
+pub const AUDIT_KEY_PATH: &str = "/.well-known/palisade-audit-key";
+
+/// The audit log the server serves: the store its entries go to and the checkpoint key.
+#[derive(Clone)]
+pub struct AuditLog {
+    store: SqlAuditStore,
+    signer: Arc<CheckpointSigner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("verifier_key", &self.signer.verifier_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// The log in `store`, checkpoints signed with `signer`, whose key is named after the issuer
+    /// (`<host>/audit`): see [`AuditLog::key_name`].
+    pub fn new(store: SqlAuditStore, signer: CheckpointSigner) -> Self {
+        Self {
+            store,
+            signer: Arc::new(signer),
+        }
+    }
+
+    /// The checkpoint key's name for an issuer: its host and path, then `/audit`.
+    pub fn key_name(issuer: &str) -> String {
+        let bare = issuer
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        format!("{bare}/audit")
+    }
+
+    /// A tenant chain's checkpoint origin: the key's name, then the tenant.
+    fn origin(&self, tenant: &TenantId) -> String {
+        let name = self
+            .signer
+            .verifier_key()
+            .split('+')
+            .next()
+            .unwrap_or_default();
+        format!("{name}/{}", tenant.as_str())
+    }
+}
+
+pub(crate) fn routes() -> Router<AuthorizationServer> {
+    Router::new()
+        .route(AUDIT_KEY_PATH, get(key))
+        .route("/audit/checkpoints", get(checkpoints).post(sign_checkpoint))
+        .route("/audit/export", get(export))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantQuery {
+    tenant: Option<String>,
+}
+
+/// A caller allowed to read one tenant's audit log.
+struct Reader {
+    tenant: TenantId,
+    subject: String,
+    client_id: Option<String>,
+}
+
+fn log(server: &AuthorizationServer) -> Result<&AuditLog, Problem> {
+    server.inner.audit_log.get().ok_or_else(|| {
+        Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail("this server does not serve an audit log")
+    })
+}
+
+/// The tenant the caller may read: its own (roles `admin` or `auditor`), or the one it names
+/// (`platform-admin` or `platform-auditor` in the platform tenant). Naming another tenant
+/// without a platform role is 403, and audited.
+async fn reader(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    named: Option<&str>,
+    action: &str,
+) -> Result<Reader, Problem> {
+    let token = bearer(headers).ok_or_else(Problem::missing_token)?;
+    let claims = live_access_token(server, token)
+        .await
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(Problem::invalid_token)?;
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == ADMIN_AUDIENCE,
+        Some(Value::Array(a)) => a.iter().any(|v| v == ADMIN_AUDIENCE),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(Problem::invalid_token());
+    }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let roles: Vec<&str> = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let own = text("tenant_id").unwrap_or_default();
+    let subject = text("sub").unwrap_or_default();
+    let client_id = text("client_id");
+    let in_platform = server.config().platform_tenant.as_deref() == Some(own.as_str());
+    let platform = in_platform
+        && (roles.contains(&PLATFORM_ADMIN_ROLE) || roles.contains(&PLATFORM_AUDITOR_ROLE));
+    let tenant_reader = roles.contains(&TENANT_ADMIN_ROLE) || roles.contains(&AUDITOR_ROLE);
+    let wanted = match (named, platform) {
+        (Some(named), true) => named.to_owned(),
+        (None, true) => {
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid request")
+                .with_detail("a platform auditor names the tenant: ?tenant=<id>"));
+        }
+        (Some(named), false) if named != own => {
+            let mut entry = server
+                .entry(event_type::AUDIT_READ, action, Outcome::Denied)
+                .resource(&format!("tenant:{named}"))
+                .reason("the caller may read only its own tenant's audit log")
+                .actor(
+                    &subject,
+                    kind(&subject, client_id.as_deref()),
+                    client_id.as_deref(),
+                );
+            if let Ok(own) = TenantId::new(own.as_str()) {
+                entry = entry.tenant(&own);
+            }
+            server.audit(entry).await;
+            return Err(Problem::forbidden());
+        }
+        _ if tenant_reader => own,
+        _ => return Err(Problem::forbidden()),
+    };
+    let tenant = TenantId::new(wanted).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid request").with_detail(e.to_string())
+    })?;
+    if !server
+        .inner
+        .store
+        .tenant_exists(&tenant)
+        .await
+        .map_err(|_| Problem::unavailable())?
+    {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail(format!("tenant {} not found", tenant.as_str())));
+    }
+    Ok(Reader {
+        tenant,
+        subject,
+        client_id,
+    })
+}
+
+fn kind(subject: &str, client_id: Option<&str>) -> PrincipalKind {
+    if client_id == Some(subject) {
+        PrincipalKind::Service
+    } else {
+        PrincipalKind::User
+    }
+}
+
+impl Reader {
+    /// Records the read in the tenant's own chain.
+    async fn audited(&self, server: &AuthorizationServer, action: &str, resource: &str) {
+        let entry = server
+            .entry(event_type::AUDIT_READ, action, Outcome::Success)
+            .tenant(&self.tenant)
+            .resource(resource)
+            .actor(
+                &self.subject,
+                kind(&self.subject, self.client_id.as_deref()),
+                self.client_id.as_deref(),
+            );
+        server.audit(entry).await;
+    }
+}
+
+fn failed(error: crate::audit::AuditError) -> Problem {
+    tracing::error!(%error, "audit log failure");
+    Problem::unavailable()
+}
+
+fn now(server: &AuthorizationServer) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(server.now())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+async fn key(State(server): State<AuthorizationServer>) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("{}\n", log.signer.verifier_key()),
+    )
+        .into_response())
+}
+
+async fn checkpoints(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.checkpoints.read",
+    )
+    .await?;
+    let list = log
+        .store
+        .checkpoints(reader.tenant.as_str(), 0)
+        .await
+        .map_err(failed)?;
+    reader
+        .audited(&server, "audit.checkpoints.read", "audit:checkpoints")
+        .await;
+    let items: Vec<Value> = list
+        .into_iter()
+        .map(|(size, note)| json!({ "size": size, "note": note }))
+        .collect();
+    Ok(Json(json!({ "tenant": reader.tenant.as_str(), "checkpoints": items })).into_response())
+}
+
+async fn sign_checkpoint(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.checkpoint.sign",
+    )
+    .await?;
+    let note = log
+        .store
+        .checkpoint(
+            reader.tenant.as_str(),
+            &log.origin(&reader.tenant),
+            &log.signer,
+            now(&server),
+        )
+        .await
+        .map_err(failed)?;
+    reader
+        .audited(&server, "audit.checkpoint.sign", "audit:checkpoints")
+        .await;
+    Ok((StatusCode::CREATED, Json(json!({ "note": note }))).into_response())
+}
+
+async fn export(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(&server, &headers, query.tenant.as_deref(), "audit.export").await?;
+    // The read is recorded first: the export then covers its own record.
+    reader
+        .audited(&server, "audit.export", "audit:export")
+        .await;
+    server.inner.audit.flush().await;
+    let lines = log
+        .store
+        .export(
+            reader.tenant.as_str(),
+            &log.origin(&reader.tenant),
+            &log.signer,
+            now(&server),
+        )
+        .await
+        .map_err(failed)?;
+    let body = Body::from_stream(lines.map(|chunk| {
+        chunk.map_err(|error| {
+            tracing::error!(%error, "audit export failed part-way");
+            std::io::Error::other("audit export failed")
+        })
+    }));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response())
+}
