@@ -1,4 +1,4 @@
-//! The governance audit API: `/.well-known/palisade-audit-key` (the public checkpoint key), `/audit/checkpoints` (a tenant's signed checkpoints; `POST` signs its head now) and `/audit/export` (a tenant's entries and the checkpoints that cover them, as JSON lines), tenant-scoped by the caller's token; every read, and every refused one, is audited.
+//! The governance audit API: `GET /audit` (a tenant's entries, filtered, in chain order, with an authenticated cursor), `/.well-known/palisade-audit-key` (the public checkpoint key), `/audit/checkpoints` (a tenant's signed checkpoints; `POST` signs its head now) and `/audit/export` (a tenant's entries and the checkpoints that cover them, as JSON lines), tenant-scoped by the caller's token; every read, and every refused one, is audited.
 
 use std::sync::Arc;
 
@@ -13,12 +13,13 @@ use palisade_audit::CheckpointSigner;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AuthorizationServer;
 use super::admin::{ADMIN_AUDIENCE, PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE};
 use super::endpoints::{bearer, live_access_token};
+use super::{AuthorizationServer, ServerError};
 use crate::audit::{Outcome, SqlAuditStore, event_type};
 use crate::principal::{PrincipalKind, TenantId};
 use crate::problem::Problem;
+use crate::secrets::Secret;
 
 /// The role that reads its own tenant's audit log.
 pub const AUDITOR_ROLE: &str = "auditor";
@@ -27,11 +28,22 @@ pub const PLATFORM_AUDITOR_ROLE: &str = "platform-auditor";
 /// Where the checkpoint verifier key is served.
 pub const AUDIT_KEY_PATH: &str = "/.well-known/palisade-audit-key";
 
-/// The audit log the server serves: the store its entries go to and the checkpoint key.
+/// The most entries one `GET /audit` page returns.
+pub const MAX_QUERY_LIMIT: u32 = 1000;
+/// The page size when `limit` is not given.
+pub const DEFAULT_QUERY_LIMIT: u32 = 100;
+/// The most entries one `GET /audit` request reads while filtering: a page can come back short
+/// (with a cursor to go on) rather than scan a whole chain.
+const SCAN_BUDGET: i64 = 20_000;
+
+/// The audit log the server serves: the store its entries go to, the checkpoint key, and the key
+/// that authenticates query cursors (derived from the checkpoint key, so every replica holding
+/// it accepts the others' cursors).
 #[derive(Clone)]
 pub struct AuditLog {
     store: SqlAuditStore,
     signer: Arc<CheckpointSigner>,
+    cursor_key: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -43,13 +55,23 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// The log in `store`, checkpoints signed with `signer`, whose key is named after the issuer
-    /// (`<host>/audit`): see [`AuditLog::key_name`].
-    pub fn new(store: SqlAuditStore, signer: CheckpointSigner) -> Self {
-        Self {
+    /// The log in `store`, checkpoints signed with the private checkpoint key `private`
+    /// (`PRIVATE+KEY+<name>+...`, from `CheckpointSigner::generate`; name it after the issuer
+    /// with [`AuditLog::key_name`]).
+    pub fn new(store: SqlAuditStore, private: &Secret) -> Result<Self, ServerError> {
+        let signer = CheckpointSigner::from_private(private.expose())
+            .map_err(|e| ServerError::Invalid(e.to_string()))?;
+        let cursor_key =
+            aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"palisade audit cursor")
+                .extract(private.expose().as_bytes())
+                .expand(&[b"v1"], aws_lc_rs::hmac::HMAC_SHA256)
+                .map(aws_lc_rs::hmac::Key::from)
+                .map_err(|_| ServerError::Invalid("cannot derive the cursor key".to_owned()))?;
+        Ok(Self {
             store,
             signer: Arc::new(signer),
-        }
+            cursor_key,
+        })
     }
 
     /// The checkpoint key's name for an issuer: its host and path, then `/audit`.
@@ -75,6 +97,7 @@ impl AuditLog {
 
 pub(crate) fn routes() -> Router<AuthorizationServer> {
     Router::new()
+        .route("/audit", get(query))
         .route(AUDIT_KEY_PATH, get(key))
         .route("/audit/checkpoints", get(checkpoints).post(sign_checkpoint))
         .route("/audit/export", get(export))
@@ -322,4 +345,206 @@ async fn export(
         body,
     )
         .into_response())
+}
+
+/// `GET /audit`'s parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryParams {
+    tenant: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Entries before this time (RFC 3339).
+    until: Option<String>,
+    /// The actor's subject or client id.
+    actor: Option<String>,
+    /// The action, exactly, or a prefix ending in `*` (`admin.*`).
+    action: Option<String>,
+    resource: Option<String>,
+    outcome: Option<Outcome>,
+    event_type: Option<String>,
+    trace_id: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The filters of a query, parsed.
+struct Filter {
+    since: Option<time::OffsetDateTime>,
+    until: Option<time::OffsetDateTime>,
+    actor: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    outcome: Option<Outcome>,
+    event_type: Option<String>,
+    trace_id: Option<String>,
+}
+
+fn bad(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid request").with_detail(detail)
+}
+
+impl Filter {
+    fn parse(q: &QueryParams) -> Result<Self, Problem> {
+        let time = |name: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| {
+                    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| bad(format!("{name} must be an RFC 3339 time")))
+                })
+                .transpose()
+        };
+        Ok(Self {
+            since: time("since", &q.since)?,
+            until: time("until", &q.until)?,
+            actor: q.actor.clone(),
+            action: q.action.clone(),
+            resource: q.resource.clone(),
+            outcome: q.outcome,
+            event_type: q.event_type.clone(),
+            trace_id: q.trace_id.clone(),
+        })
+    }
+
+    fn matches(&self, e: &crate::audit::AuditEntry) -> bool {
+        let data = &e.data;
+        self.since.is_none_or(|t| e.time >= t)
+            && self.until.is_none_or(|t| e.time < t)
+            && self.actor.as_deref().is_none_or(|a| {
+                data.actor.as_ref().is_some_and(|actor| {
+                    actor.subject == a || actor.client_id.as_deref() == Some(a)
+                })
+            })
+            && self
+                .action
+                .as_deref()
+                .is_none_or(|a| match a.strip_suffix('*') {
+                    Some(prefix) => data.action.starts_with(prefix),
+                    None => data.action == a,
+                })
+            && self
+                .resource
+                .as_deref()
+                .is_none_or(|r| data.resource.as_deref() == Some(r))
+            && self.outcome.is_none_or(|o| data.outcome == o)
+            && self.event_type.as_deref().is_none_or(|t| e.event_type == t)
+            && self.trace_id.as_deref().is_none_or(|t| {
+                e.traceparent.as_deref().and_then(|p| p.split('-').nth(1)) == Some(t)
+            })
+    }
+
+    /// The filters as one canonical text: a cursor is bound to it.
+    fn canonical(&self, tenant: &TenantId) -> String {
+        let time =
+            |t: &Option<time::OffsetDateTime>| t.map(|t| t.unix_timestamp_nanos().to_string());
+        serde_json::json!([
+            tenant.as_str(),
+            time(&self.since),
+            time(&self.until),
+            self.actor,
+            self.action,
+            self.resource,
+            self.outcome,
+            self.event_type,
+            self.trace_id,
+        ])
+        .to_string()
+    }
+}
+
+impl AuditLog {
+    /// A cursor to go on after `seq`: the position and a MAC over it, the tenant and the filters.
+    fn cursor(&self, canonical: &str, seq: i64) -> String {
+        use base64::Engine as _;
+        let tag = aws_lc_rs::hmac::sign(&self.cursor_key, format!("{seq}\n{canonical}").as_bytes());
+        format!(
+            "{seq}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// The position a cursor names, if it was made for this tenant and these filters.
+    fn position(&self, canonical: &str, cursor: &str) -> Result<i64, Problem> {
+        use base64::Engine as _;
+        let refused = || {
+            bad(
+                "the cursor is not one this query issued (altered, or from another tenant or filters)",
+            )
+        };
+        let (seq, tag) = cursor.split_once('.').ok_or_else(refused)?;
+        let seq: i64 = seq.parse().map_err(|_| refused())?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| refused())?;
+        aws_lc_rs::hmac::verify(
+            &self.cursor_key,
+            format!("{seq}\n{canonical}").as_bytes(),
+            &tag,
+        )
+        .map_err(|_| refused())?;
+        Ok(seq)
+    }
+}
+
+async fn query(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(params): Query<QueryParams>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(&server, &headers, params.tenant.as_deref(), "audit.query").await?;
+    let filter = Filter::parse(&params)?;
+    let limit = params.limit.unwrap_or(DEFAULT_QUERY_LIMIT);
+    if limit == 0 || limit > MAX_QUERY_LIMIT {
+        return Err(bad(format!("limit is 1 to {MAX_QUERY_LIMIT}")));
+    }
+    let canonical = filter.canonical(&reader.tenant);
+    let mut after = match &params.cursor {
+        Some(cursor) => log.position(&canonical, cursor)?,
+        None => 0,
+    };
+    // Chain order (the sequence), never time: an entry that arrives late gets a later sequence,
+    // so a reader paging on never skips it.
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    let mut more = true;
+    while items.len() < limit as usize && scanned < SCAN_BUDGET {
+        let page = log
+            .store
+            .entries(reader.tenant.as_str(), after, 500)
+            .await
+            .map_err(failed)?;
+        more = page.len() == 500;
+        for stored in page {
+            scanned += 1;
+            after = stored.seq;
+            if filter.matches(&stored.entry) {
+                items.push(json!({ "seq": stored.seq, "entry": stored.entry }));
+                if items.len() == limit as usize {
+                    more = true;
+                    break;
+                }
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    reader
+        .audited(
+            &server,
+            "audit.query",
+            &format!("audit:query {}", canonical),
+        )
+        .await;
+    // A cursor always comes back, also at the end: polling with it returns only what arrived
+    // since. `more` says whether entries were left unread.
+    Ok(Json(json!({
+        "tenant": reader.tenant.as_str(),
+        "items": items,
+        "more": more,
+        "next_cursor": log.cursor(&canonical, after),
+    }))
+    .into_response())
 }
