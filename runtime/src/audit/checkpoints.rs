@@ -75,6 +75,30 @@ impl SqlAuditStore {
         Ok(kept)
     }
 
+    /// Signs a checkpoint of every chain that grew since its last one (origin: `key_name/chain`);
+    /// how many were signed.
+    pub async fn checkpoint_changed(
+        &self,
+        key_name: &str,
+        signer: &CheckpointSigner,
+        now: OffsetDateTime,
+    ) -> Result<usize, AuditError> {
+        sqlx::query(TABLE).execute(self.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT h.chain FROM palisade_audit_head h LEFT JOIN \
+             (SELECT chain, MAX(size) AS size FROM palisade_audit_checkpoint GROUP BY chain) c \
+             ON c.chain = h.chain WHERE c.size IS NULL OR c.size < h.seq",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in &rows {
+            let chain: String = row.try_get(0)?;
+            self.checkpoint(&chain, &format!("{key_name}/{chain}"), signer, now)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     /// `chain`'s checkpoints from size `from` on, oldest first: (size, note).
     pub async fn checkpoints(
         &self,

@@ -44,7 +44,11 @@ pub struct AuditLog {
     store: SqlAuditStore,
     signer: Arc<CheckpointSigner>,
     cursor_key: aws_lc_rs::hmac::Key,
+    every: std::time::Duration,
 }
+
+/// How often every grown chain gets a checkpoint by default (CloudTrail signs hourly digests).
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +75,23 @@ impl AuditLog {
             store,
             signer: Arc::new(signer),
             cursor_key,
+            every: CHECKPOINT_INTERVAL,
         })
+    }
+
+    /// Checkpoints every chain that grew, every `every` (default [`CHECKPOINT_INTERVAL`]).
+    pub fn checkpoint_every(mut self, every: std::time::Duration) -> Self {
+        self.every = every.max(std::time::Duration::from_secs(1));
+        self
+    }
+
+    /// The checkpoint key's name (`<host>/audit`).
+    fn name(&self) -> &str {
+        self.signer
+            .verifier_key()
+            .split('+')
+            .next()
+            .unwrap_or_default()
     }
 
     /// The checkpoint key's name for an issuer: its host and path, then `/audit`.
@@ -85,13 +105,31 @@ impl AuditLog {
 
     /// A tenant chain's checkpoint origin: the key's name, then the tenant.
     fn origin(&self, tenant: &TenantId) -> String {
-        let name = self
-            .signer
-            .verifier_key()
-            .split('+')
-            .next()
-            .unwrap_or_default();
-        format!("{name}/{}", tenant.as_str())
+        format!("{}/{}", self.name(), tenant.as_str())
+    }
+
+    /// Signs the grown chains every interval, while `server` lives.
+    pub(crate) fn spawn_checkpoints(&self, server: &AuthorizationServer) {
+        let log = self.clone();
+        let inner = Arc::downgrade(&server.inner);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(log.every);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(inner) = inner.upgrade() else { break };
+                let now = time::OffsetDateTime::from_unix_timestamp(inner.clock.now())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                drop(inner);
+                if let Err(error) = log
+                    .store
+                    .checkpoint_changed(log.name(), &log.signer, now)
+                    .await
+                {
+                    tracing::warn!(%error, "signing audit checkpoints failed");
+                }
+            }
+        });
     }
 }
 

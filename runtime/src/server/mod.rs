@@ -363,13 +363,17 @@ impl AuthorizationServer {
     }
 
     /// Serves `log` under `/audit` (and its key at `/.well-known/palisade-audit-key`): the store
-    /// this server's own audit entries go to. Without it those paths answer 404. Set once; a
-    /// second call is refused.
+    /// this server's own audit entries go to; every chain that grew is checkpointed on the log's
+    /// interval. Without it those paths answer 404. Set once; a second call is refused.
     pub fn serve_audit_log(&self, log: AuditLog) -> Result<(), ServerError> {
         self.inner
             .audit_log
             .set(log)
-            .map_err(|_| ServerError::Invalid("the audit log is already configured".to_owned()))
+            .map_err(|_| ServerError::Invalid("the audit log is already configured".to_owned()))?;
+        if let Some(log) = self.inner.audit_log.get() {
+            log.spawn_checkpoints(self);
+        }
+        Ok(())
     }
 
     /// Ready to serve: the store answers and a signing key is active.

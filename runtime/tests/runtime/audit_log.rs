@@ -31,6 +31,19 @@ impl AuditSink for Tee {
 }
 
 async fn start(database: &str, audit_database: &str) -> (Harness, SqlAuditStore, String) {
+    start_every(
+        database,
+        audit_database,
+        palisade_runtime::server::audit_api::CHECKPOINT_INTERVAL,
+    )
+    .await
+}
+
+async fn start_every(
+    database: &str,
+    audit_database: &str,
+    every: std::time::Duration,
+) -> (Harness, SqlAuditStore, String) {
     let store = SqlAuditStore::connect(audit_database).await.unwrap();
     let sink_store = store.clone();
     let harness = start_with_sink(
@@ -43,7 +56,11 @@ async fn start(database: &str, audit_database: &str) -> (Harness, SqlAuditStore,
     let (_, private) = CheckpointSigner::generate(&name).unwrap();
     harness
         .server
-        .serve_audit_log(AuditLog::new(store.clone(), &Secret::new(private)).unwrap())
+        .serve_audit_log(
+            AuditLog::new(store.clone(), &Secret::new(private))
+                .unwrap()
+                .checkpoint_every(every),
+        )
         .unwrap();
     let key = harness
         .http
@@ -214,6 +231,45 @@ async fn suite(database: &str, audit_database: &str) {
             );
         }
         other => panic!("expected a signed head to catch the rewrite, got {other:?}"),
+    }
+}
+
+/// Without any export, every chain that grew gets a signed checkpoint on the log's interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grown_chains_are_checkpointed_on_the_interval() {
+    let dir = std::env::temp_dir().join(format!("palisade-audit-every-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
+    let (h, store, key) = start_every(
+        &url("auth.db"),
+        &url("audit.db"),
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    h.emitter.flush().await;
+    let head = store
+        .entries(&h.tenant, 0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let signed = store.checkpoints(&h.tenant, head).await.unwrap();
+        if let Some((size, note)) = signed.first() {
+            assert!(*size >= head);
+            assert_eq!(
+                verify_checkpoint(note, &key).unwrap().size,
+                u64::try_from(*size).unwrap()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of size {head} within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The offline verification of a tenant's audit export: `palisade audit verify` over a synthetic
+# export of N entries (default 1,000,000; CloudEvents envelopes of about 600 bytes, a signed
+# checkpoint every 10,000), whole-process wall time and peak memory (GNU time), three runs.
+# Usage: scripts/bench-audit.sh [ENTRIES].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+entries="${1:-1000000}"
+work="$(mktemp -d /tmp/palisade-bench-audit.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+cargo build --release --quiet -p palisade
+cargo build --release --quiet -p palisade-audit --example export
+key="$(target/release/examples/export "$work/export.jsonl" "$entries")"
+printf 'export: %s entries, %s MiB\n' "$entries" "$(( $(stat -c %s "$work/export.jsonl") / 1048576 ))"
+cat "$work/export.jsonl" >/dev/null
+for run in 1 2 3; do
+  /usr/bin/time -f "run $run: %e s wall, %M KiB peak" target/release/palisade audit verify "$work/export.jsonl" --key "$key"
+done
