@@ -1,17 +1,28 @@
 //! Audit: the `AuditEntry` envelope, the non-blocking emitter, sinks, and the hash-chained SQL store with its verification.
 
-#[cfg(feature = "audit-checkpoints")]
+#[cfg(feature = "audit-log")]
 mod checkpoints;
 mod emitter;
 mod entry;
+#[cfg(feature = "audit-log")]
+mod ingest;
 mod kind;
+mod remote;
 mod sink;
 #[cfg(feature = "sql")]
 mod store;
 
 pub use emitter::{AuditEmitter, EmitterConfig, QueueFull};
 pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type};
+#[cfg(feature = "audit-log")]
+pub use ingest::Ingested;
 pub use kind::SinkKind;
+pub use remote::{ControlPlaneConfig, ControlPlaneSink};
+
+/// The audience a service's token names to ship audit entries to the control plane.
+pub const AUDIT_AUDIENCE: &str = "palisade-audit";
+/// The scope that grants shipping audit entries.
+pub const AUDIT_WRITE_SCOPE: &str = "audit:write";
 pub use sink::{AuditSink, JsonLinesSink, MemorySink};
 #[cfg(feature = "sql")]
 pub use store::{ChainBreak, SqlAuditStore, StoredEntry, VerifyReport};
@@ -34,9 +45,18 @@ pub enum AuditError {
     #[error("audit sink \"database\" needs a database URL and the runtime's sql feature")]
     NoDatabase,
     /// A checkpoint could not be signed.
-    #[cfg(feature = "audit-checkpoints")]
+    #[cfg(feature = "audit-log")]
     #[error("audit checkpoint: {0}")]
     Checkpoint(String),
+    /// The control-plane sink's spool is full: the control plane has been unreachable long enough
+    /// to fill it.
+    #[error("audit spool full ({bytes} bytes unsent): {entries} entries refused")]
+    SpoolFull {
+        /// Entries of the refused batch.
+        entries: u64,
+        /// The spool's bound.
+        bytes: u64,
+    },
     /// A lock was poisoned by a panicking writer.
     #[error("audit sink lock poisoned")]
     Poisoned,

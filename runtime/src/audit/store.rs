@@ -89,11 +89,15 @@ impl SqlAuditStore {
 
     /// Appends a batch: per chain, in one transaction, continuing from the chain's head.
     pub async fn append(&self, batch: &[AuditEntry]) -> Result<(), AuditError> {
-        let mut by_chain: BTreeMap<&str, Vec<&AuditEntry>> = BTreeMap::new();
-        for entry in batch {
-            by_chain.entry(entry.chain()).or_default().push(entry);
-        }
-        let mut tx = if self.postgres {
+        let mut tx = self.begin().await?;
+        self.append_in(&mut tx, batch.iter()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A write transaction.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, AuditError> {
+        Ok(if self.postgres {
             self.pool.begin().await?
         } else {
             // SQLite: take the write lock up front (waiting up to the busy timeout). A deferred
@@ -101,18 +105,30 @@ impl SqlAuditStore {
             // locked") when another connection, such as the authorization server's store on the
             // same file, wrote in between.
             self.pool.begin_with("BEGIN IMMEDIATE").await?
-        };
+        })
+    }
+
+    /// Appends entries inside `tx`, per chain, continuing from each chain's head.
+    pub(crate) async fn append_in<'e>(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        batch: impl Iterator<Item = &'e AuditEntry>,
+    ) -> Result<(), AuditError> {
+        let mut by_chain: BTreeMap<&str, Vec<&AuditEntry>> = BTreeMap::new();
+        for entry in batch {
+            by_chain.entry(entry.chain()).or_default().push(entry);
+        }
         for (chain, entries) in by_chain {
             if self.postgres {
                 // Serializes writers of one chain across replicas until commit.
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                     .bind(chain)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
             let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
                 .bind(chain)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
             let (mut seq, mut prev) = match head {
                 Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
@@ -140,7 +156,7 @@ impl SqlAuditStore {
                         .bind(std::mem::replace(&mut prev, hash.clone()))
                         .bind(hash);
                 }
-                query.execute(&mut *tx).await?;
+                query.execute(&mut **tx).await?;
             }
             sqlx::query(
                 "INSERT INTO palisade_audit_head (chain, seq, hash) VALUES ($1, $2, $3) \
@@ -149,10 +165,9 @@ impl SqlAuditStore {
             .bind(chain)
             .bind(seq)
             .bind(prev)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -538,3 +538,273 @@ async fn query_suite(h: &Harness, store: &SqlAuditStore) {
         "queries are audited"
     );
 }
+
+/// A TCP proxy in front of the control plane that can be taken down: while down it closes every
+/// connection, open or new, as an unreachable control plane would.
+struct Switch {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+async fn switch(target: &str) -> Switch {
+    let target: std::net::SocketAddr = target.trim_start_matches("http://").parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (up, watch) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let mut watch = watch.clone();
+            if !*watch.borrow() {
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = watch.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    });
+    Switch { addr, up }
+}
+
+/// A service client allowed to ship audit entries for its tenant.
+async fn shipper_client(h: &Harness) -> (String, String) {
+    let client = h
+        .server
+        .identities()
+        .create_client(palisade_runtime::server::ClientSpec {
+            tenant: h.tenant.clone(),
+            name: "billing audit shipper".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec![palisade_runtime::audit::AUDIT_WRITE_SCOPE.into()],
+            audiences: vec![palisade_runtime::audit::AUDIT_AUDIENCE.into()],
+            ..palisade_runtime::server::ClientSpec::default()
+        })
+        .await
+        .unwrap();
+    (
+        client.client_id,
+        client.client_secret.unwrap().expose().to_owned(),
+    )
+}
+
+/// How many times each id appears in `tenant`'s chain.
+async fn stored_ids(
+    store: &SqlAuditStore,
+    tenant: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut ids = std::collections::BTreeMap::new();
+    for stored in store.entries(tenant, 0, 1_000_000).await.unwrap() {
+        *ids.entry(stored.entry.id).or_insert(0) += 1;
+    }
+    ids
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A service keeps emitting while the control plane is unreachable and restarts meanwhile;
+/// when the control plane is back, every acknowledged entry arrives once, with its sender;
+/// entries of an unknown or another tenant are refused, counted and audited.
+async fn shipping_suite(database: &str, audit_database: &str) {
+    use palisade_runtime::audit::{ControlPlaneConfig, ControlPlaneSink, EmitterConfig};
+    let (h, store, _) = start(database, audit_database).await;
+    let (client_id, secret) = shipper_client(&h).await;
+    let proxy = switch(&h.issuer).await;
+    let spool = std::env::temp_dir().join(format!("palisade-spool-{}", uuid::Uuid::new_v4()));
+    let config = ControlPlaneConfig::new(
+        &format!("http://{}", proxy.addr),
+        &client_id,
+        Secret::new(secret.as_str()),
+        &spool,
+    );
+    let tenant = TenantId::new(h.tenant.as_str()).unwrap();
+    let emit = async |sink: &ControlPlaneSink, from: usize, to: usize| {
+        let emitter = palisade_runtime::audit::AuditEmitter::spawn(
+            "urn:palisade:service:billing",
+            Arc::new(sink.clone()),
+            EmitterConfig::default(),
+        );
+        for n in from..to {
+            let mut entry = emitter
+                .entry("palisade.authz.decision", "invoice.read", Outcome::Success)
+                .tenant(&tenant)
+                .resource(&format!("invoice:{n}"));
+            entry.id = format!("outage-{n}");
+            emitter.emit(entry).await;
+        }
+        emitter.flush().await;
+        assert_eq!(emitter.lost(), 0);
+    };
+    // Down from the start: 300 entries are acknowledged into the spool; nothing arrives.
+    let first = ControlPlaneSink::start(config.clone()).unwrap();
+    emit(&first, 0, 300).await;
+    assert!(first.pending_bytes() > 0);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(!stored_ids(&store, &h.tenant).await.contains_key("outage-0"));
+    // The service restarts while the control plane is still down, and goes on emitting.
+    first.stop();
+    drop(first);
+    let second = ControlPlaneSink::start(config.clone()).unwrap();
+    emit(&second, 300, 400).await;
+    // Entries the control plane must refuse: an unknown tenant and another tenant.
+    let refused = palisade_runtime::audit::AuditEmitter::spawn(
+        "urn:palisade:service:billing",
+        Arc::new(second.clone()),
+        EmitterConfig::default(),
+    );
+    for (id, other) in [
+        ("refused-unknown", "no-such-tenant"),
+        ("refused-foreign", h.platform.as_str()),
+    ] {
+        let mut entry = refused
+            .entry("palisade.authz.decision", "invoice.read", Outcome::Success)
+            .tenant(&TenantId::new(other).unwrap());
+        entry.id = id.to_owned();
+        refused.emit(entry).await;
+    }
+    refused.flush().await;
+    proxy.up.send(true).unwrap();
+    wait_until("the spool drains", async || second.pending_bytes() == 0).await;
+    let ids = stored_ids(&store, &h.tenant).await;
+    for n in 0..400 {
+        assert_eq!(
+            ids.get(&format!("outage-{n}")),
+            Some(&1),
+            "outage-{n} arrives once"
+        );
+    }
+    assert_eq!(
+        store.sender_of("outage-7").await.unwrap().as_deref(),
+        Some(client_id.as_str())
+    );
+    assert_eq!(second.sent(), 400);
+    assert_eq!(second.lost(), 2, "the two refused entries are counted");
+    assert!(
+        !stored_ids(&store, &h.platform)
+            .await
+            .contains_key("refused-foreign")
+    );
+    h.emitter.flush().await;
+    assert!(
+        h.audit
+            .entries()
+            .iter()
+            .any(|e| e.event_type == event_type::AUDIT_INGEST && e.data.outcome == Outcome::Denied)
+    );
+    // The chain with the shipped entries still verifies.
+    assert!(store.verify(&h.tenant).await.unwrap().is_ok());
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_entries_survive_an_outage_and_a_restart_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("palisade-audit-ship-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
+    shipping_suite(&url("auth.db"), &url("audit.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_entries_survive_an_outage_and_a_restart_on_postgres() {
+    let Ok(url) = std::env::var("PALISADE_TEST_DATABASE_URL") else {
+        skip(
+            "shipped_entries_survive_an_outage_and_a_restart_on_postgres",
+            "PALISADE_TEST_DATABASE_URL is not set",
+        );
+        return;
+    };
+    shipping_suite(&url, &url).await;
+}
+
+/// `kill -9` of a shipping service right after its entries were acknowledged (while it may be
+/// mid-batch): started again, it sends what was left, and every entry is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_shipper_loses_no_acknowledged_entry_and_duplicates_none() {
+    use std::io::BufRead as _;
+    let dir = std::env::temp_dir().join(format!("palisade-audit-kill-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
+    let (h, store, _) = start(&url("auth.db"), &url("audit.db")).await;
+    let (client_id, secret) = shipper_client(&h).await;
+    let exe = std::env::current_exe().unwrap();
+    let shipper = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/audit_shipper");
+    assert!(
+        shipper.exists(),
+        "cargo test builds the audit_shipper example: {}",
+        shipper.display()
+    );
+    let spool = dir.join("spool");
+    let run = |count: &str| {
+        std::process::Command::new(&shipper)
+            .args([
+                h.issuer.as_str(),
+                &client_id,
+                &secret,
+                spool.to_str().unwrap(),
+                &h.tenant,
+                count,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let count = 2_000;
+    let mut child = run(&count.to_string());
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), format!("acknowledged {count}"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let after_kill = stored_ids(&store, &h.tenant)
+        .await
+        .keys()
+        .filter(|id| id.starts_with("shipped-"))
+        .count();
+    let mut again = run("0");
+    wait_until("the restarted shipper drains the spool", async || {
+        stored_ids(&store, &h.tenant)
+            .await
+            .keys()
+            .filter(|id| id.starts_with("shipped-"))
+            .count()
+            == count
+    })
+    .await;
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let ids = stored_ids(&store, &h.tenant).await;
+    for n in 0..count {
+        assert_eq!(
+            ids.get(&format!("shipped-{n}")),
+            Some(&1),
+            "shipped-{n} stored once"
+        );
+    }
+    report(&format!(
+        "kill -9 after acknowledgement: {after_kill} of {count} had arrived; the restart sent the rest, none twice"
+    ));
+}
