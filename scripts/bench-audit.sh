@@ -2,7 +2,7 @@
 # The offline verification of a tenant's audit export: `palisade audit verify` over a synthetic
 # export of N entries (default 1,000,000; CloudEvents envelopes of about 600 bytes, a signed
 # checkpoint every 10,000), whole-process wall time and peak memory (GNU time), three runs.
-# Usage: scripts/bench-audit.sh [ENTRIES].
+# Then the ingest throughput (below). Usage: [BENCH_DATABASE_URL=postgres://...] scripts/bench-audit.sh [ENTRIES].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 entries="${1:-1000000}"
@@ -16,3 +16,18 @@ cat "$work/export.jsonl" >/dev/null
 for run in 1 2 3; do
   /usr/bin/time -f "run $run: %e s wall, %M KiB peak" target/release/palisade audit verify "$work/export.jsonl" --key "$key"
 done
+
+# Ingest: a service shipping entries to the control plane over loopback HTTP (ControlPlaneSink,
+# spool, batches of 1,000), the control plane appending them to the tenant's hash chain; both in
+# one process on this machine's cores. SQLite always; PostgreSQL when BENCH_DATABASE_URL is set.
+cargo build --release --quiet -p palisade-runtime --features server --example audit_ingest
+for run in 1 2 3; do
+  rm -rf "$work/ingest" && mkdir "$work/ingest"
+  target/release/examples/audit_ingest "$work/ingest" 200000
+done
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+  for run in 1 2 3; do
+    rm -rf "$work/ingest" && mkdir "$work/ingest"
+    target/release/examples/audit_ingest "$work/ingest" 200000 "$BENCH_DATABASE_URL"
+  done
+fi

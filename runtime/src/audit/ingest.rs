@@ -38,7 +38,7 @@ impl SqlAuditStore {
         let mut tx = self.begin().await?;
         // Multi-row inserts that return the ids they stored: an id already there is a duplicate.
         let mut stored = std::collections::HashSet::new();
-        for chunk in batch.chunks(100) {
+        for chunk in batch.chunks(self.rows_per_insert()) {
             let mut sql = String::from(
                 "INSERT INTO palisade_audit_ingest (id, chain, sender, received) VALUES ",
             );

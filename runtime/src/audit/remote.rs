@@ -24,7 +24,7 @@ pub struct ControlPlaneConfig {
     pub spool: PathBuf,
     /// The most bytes the spool holds unsent (default 64 MiB).
     pub max_spool_bytes: u64,
-    /// Entries per request (default 500).
+    /// Entries per request (default 1,000, the most the control plane takes).
     pub batch: usize,
 }
 
@@ -42,7 +42,7 @@ impl ControlPlaneConfig {
             client_secret,
             spool: spool.into(),
             max_spool_bytes: 64 * 1024 * 1024,
-            batch: 500,
+            batch: 1000,
         }
     }
 }
