@@ -205,3 +205,114 @@ fn line(item: &ExportLine) -> Result<Vec<u8>, AuditError> {
     bytes.push(b'\n');
     Ok(bytes)
 }
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Entries deleted.
+    pub removed: u64,
+    /// The chain now starts after this sequence number (0: nothing was ever purged).
+    pub cut: i64,
+}
+
+impl SqlAuditStore {
+    /// Deletes the oldest entries of `chain` that are older than `cutoff` and not `held`: only a
+    /// prefix of the chain, so what stays is contiguous and starts after a signed checkpoint of
+    /// the cut (made here before anything is deleted). The first entry that is recent enough or
+    /// held ends the prefix, and the newest entry always stays. The checkpoints before the cut go
+    /// with it.
+    pub async fn purge(
+        &self,
+        chain: &str,
+        cutoff: OffsetDateTime,
+        held: impl Fn(&crate::audit::AuditEntry) -> bool,
+        key_name: &str,
+        signer: &CheckpointSigner,
+        now: OffsetDateTime,
+    ) -> Result<Purged, AuditError> {
+        sqlx::query(TABLE).execute(self.pool()).await?;
+        let mut after = sqlx::query("SELECT MIN(seq) FROM palisade_audit_log WHERE chain = $1")
+            .bind(chain)
+            .fetch_one(self.pool())
+            .await?
+            .try_get::<Option<i64>, _>(0)?
+            .map_or(0, |first| first - 1);
+        let first = after;
+        // The newest entry always stays: the chain's head is then an entry a verifier can see.
+        let last = sqlx::query("SELECT seq FROM palisade_audit_head WHERE chain = $1")
+            .bind(chain)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| row.try_get::<i64, _>(0))
+            .transpose()?
+            .unwrap_or(0);
+        let mut cut = None;
+        'scan: loop {
+            let rows = sqlx::query(
+                "SELECT seq, entry, hash FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(chain)
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(self.pool())
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let seq: i64 = row.try_get(0)?;
+                let entry: crate::audit::AuditEntry =
+                    serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+                if seq >= last || entry.time >= cutoff || held(&entry) {
+                    break 'scan;
+                }
+                cut = Some((seq, row.try_get::<String, _>(2)?));
+                after = seq;
+            }
+        }
+        let Some((cut, head)) = cut else {
+            return Ok(Purged {
+                removed: 0,
+                cut: first,
+            });
+        };
+        // The checkpoint at the cut first: an export after the purge starts from it.
+        let checkpoint = Checkpoint {
+            origin: format!("{key_name}/{chain}"),
+            size: u64::try_from(cut).unwrap_or_default(),
+            head: head.clone(),
+            time: now,
+        };
+        let note = signer
+            .sign(&checkpoint)
+            .map_err(|e| AuditError::Checkpoint(e.to_string()))?;
+        let time = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO palisade_audit_checkpoint (chain, size, head, note, time) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain, size) DO NOTHING",
+        )
+        .bind(chain)
+        .bind(cut)
+        .bind(&head)
+        .bind(note)
+        .bind(time)
+        .execute(&mut *tx)
+        .await?;
+        let removed = sqlx::query("DELETE FROM palisade_audit_log WHERE chain = $1 AND seq <= $2")
+            .bind(chain)
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM palisade_audit_checkpoint WHERE chain = $1 AND size < $2")
+            .bind(chain)
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Purged { removed, cut })
+    }
+}

@@ -12,6 +12,8 @@ mod sink;
 #[cfg(feature = "sql")]
 mod store;
 
+#[cfg(feature = "audit-log")]
+pub use checkpoints::Purged;
 pub use emitter::{AuditEmitter, EmitterConfig, QueueFull};
 pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type};
 #[cfg(feature = "audit-log")]

@@ -216,8 +216,14 @@ impl SqlAuditStore {
                 reason,
             }))
         };
-        let mut prev = GENESIS.to_owned();
-        let mut expected_seq = 1;
+        // After a retention purge the chain starts later: from the hash its first entry links to,
+        // which the signed checkpoint at the cut attests (`palisade audit verify` checks that).
+        let (mut prev, mut expected_seq) = match rows.first() {
+            Some(row) if row.try_get::<i64, _>(0)? > 1 => {
+                (row.try_get::<String, _>(3)?, row.try_get::<i64, _>(0)?)
+            }
+            _ => (GENESIS.to_owned(), 1),
+        };
         for row in &rows {
             let seq: i64 = row.try_get(0)?;
             let id: String = row.try_get(1)?;
@@ -254,7 +260,7 @@ impl SqlAuditStore {
             None => {}
         }
         Ok(Ok(VerifyReport {
-            entries: last as u64,
+            entries: rows.len() as u64,
         }))
     }
 

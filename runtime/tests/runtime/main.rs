@@ -14,6 +14,7 @@ mod postgres;
 mod remote_keys;
 mod replicas;
 mod resilience;
+mod retention;
 mod secret_fields;
 mod secrets;
 mod server;
