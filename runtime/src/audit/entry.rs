@@ -110,6 +110,8 @@ pub mod event_type {
     pub const ADMIN_CHANGE: &str = "palisade.admin.change";
     /// Someone read the audit log (its checkpoints or an export), or was refused.
     pub const AUDIT_READ: &str = "palisade.audit.read";
+    /// Entries past their retention were purged (the count and the cut are in the entry).
+    pub const AUDIT_PURGE: &str = "palisade.audit.purge";
     /// A service shipped entries the control plane refused (an unknown or foreign tenant).
     pub const AUDIT_INGEST: &str = "palisade.audit.ingest";
 }

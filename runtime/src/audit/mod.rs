@@ -8,6 +8,8 @@ mod entry;
 mod ingest;
 mod kind;
 mod remote;
+#[cfg(feature = "audit-log")]
+mod retention;
 mod sink;
 #[cfg(feature = "sql")]
 mod store;
@@ -20,6 +22,8 @@ pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type
 pub use ingest::Ingested;
 pub use kind::SinkKind;
 pub use remote::{ControlPlaneConfig, ControlPlaneSink};
+#[cfg(feature = "audit-log")]
+pub use retention::{Hold, Retention};
 
 /// The audience a service's token names to ship audit entries to the control plane.
 pub const AUDIT_AUDIENCE: &str = "palisade-audit";

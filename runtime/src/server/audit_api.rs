@@ -45,6 +45,34 @@ pub struct AuditLog {
     signer: Arc<CheckpointSigner>,
     cursor_key: aws_lc_rs::hmac::Key,
     every: std::time::Duration,
+    retention: Arc<RetentionPolicy>,
+}
+
+/// The platform's retention rules: the retention a tenant gets until it sets one, and the
+/// minimum of each compliance class, below which no tenant may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Days kept when a tenant has set nothing (and its class when it sets days without one).
+    pub default_days: i64,
+    /// The class a tenant is in until it names one.
+    pub default_class: String,
+    /// Each class's minimum, in days.
+    pub minimums: std::collections::BTreeMap<String, i64>,
+}
+
+impl Default for RetentionPolicy {
+    /// A year by default; classes `standard` (30 days minimum), `sox` (7 years) and `hipaa`
+    /// (6 years).
+    fn default() -> Self {
+        Self {
+            default_days: 365,
+            default_class: "standard".to_owned(),
+            minimums: [("standard", 30), ("sox", 7 * 365), ("hipaa", 6 * 365)]
+                .into_iter()
+                .map(|(class, days)| (class.to_owned(), days))
+                .collect(),
+        }
+    }
 }
 
 /// How often every grown chain gets a checkpoint by default (CloudTrail signs hourly digests).
@@ -76,7 +104,14 @@ impl AuditLog {
             signer: Arc::new(signer),
             cursor_key,
             every: CHECKPOINT_INTERVAL,
+            retention: Arc::new(RetentionPolicy::default()),
         })
+    }
+
+    /// The platform's retention rules (default: [`RetentionPolicy::default`]).
+    pub fn retention_policy(mut self, policy: RetentionPolicy) -> Self {
+        self.retention = Arc::new(policy);
+        self
     }
 
     /// Checkpoints every chain that grew, every `every` (default [`CHECKPOINT_INTERVAL`]).
@@ -108,16 +143,68 @@ impl AuditLog {
         format!("{}/{}", self.name(), tenant.as_str())
     }
 
-    /// Signs the grown chains every interval, while `server` lives.
+    /// Purges every chain of what is past its retention and held by no active hold, and audits
+    /// each purge in the chain it purged.
+    pub(crate) async fn purge(
+        &self,
+        server: &AuthorizationServer,
+        now: time::OffsetDateTime,
+    ) -> Result<u64, crate::audit::AuditError> {
+        let mut total = 0;
+        for chain in self.store.chains().await? {
+            let days = match self.store.retention(&chain).await? {
+                Some(retention) => retention.days,
+                None => self.retention.default_days,
+            };
+            let holds: Vec<Filter> = self
+                .store
+                .holds(&chain, false)
+                .await?
+                .iter()
+                .filter_map(|hold| serde_json::from_str::<FilterSpec>(&hold.filter).ok())
+                .filter_map(|spec| Filter::from_spec(&spec).ok())
+                .collect();
+            let cutoff = now - time::Duration::days(days);
+            let purged = self
+                .store
+                .purge(
+                    &chain,
+                    cutoff,
+                    |e| holds.iter().any(|h| h.matches(e)),
+                    self.name(),
+                    &self.signer,
+                    now,
+                )
+                .await?;
+            if purged.removed > 0 {
+                total += purged.removed;
+                let mut entry = server
+                    .entry(event_type::AUDIT_PURGE, "audit.purge", Outcome::Success)
+                    .resource(&format!("audit:entries up to {}", purged.cut))
+                    .reason(&format!(
+                        "{} entries past a retention of {days} days",
+                        purged.removed
+                    ));
+                if let Ok(tenant) = TenantId::new(chain.as_str()) {
+                    entry = entry.tenant(&tenant);
+                }
+                server.audit(entry).await;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Signs the grown chains and purges what is past its retention, every interval, while
+    /// `server` lives.
     pub(crate) fn spawn_checkpoints(&self, server: &AuthorizationServer) {
         let log = self.clone();
-        let inner = Arc::downgrade(&server.inner);
+        let weak = Arc::downgrade(&server.inner);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(log.every);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                let Some(inner) = inner.upgrade() else { break };
+                let Some(inner) = weak.upgrade() else { break };
                 let now = time::OffsetDateTime::from_unix_timestamp(inner.clock.now())
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
                 drop(inner);
@@ -127,6 +214,11 @@ impl AuditLog {
                     .await
                 {
                     tracing::warn!(%error, "signing audit checkpoints failed");
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                let server = AuthorizationServer { inner };
+                if let Err(error) = log.purge(&server, now).await {
+                    tracing::warn!(%error, "purging audit entries past their retention failed");
                 }
             }
         });
@@ -150,6 +242,12 @@ pub(crate) fn routes() -> Router<AuthorizationServer> {
         .route(AUDIT_KEY_PATH, get(key))
         .route("/audit/checkpoints", get(checkpoints).post(sign_checkpoint))
         .route("/audit/export", get(export))
+        .route("/audit/retention", get(get_retention).put(put_retention))
+        .route("/audit/holds", get(list_holds).post(add_hold))
+        .route(
+            "/audit/holds/{id}/release",
+            axum::routing::post(release_hold),
+        )
 }
 
 #[derive(Deserialize)]
@@ -181,6 +279,18 @@ async fn reader(
     named: Option<&str>,
     action: &str,
 ) -> Result<Reader, Problem> {
+    access(server, headers, named, action, false).await
+}
+
+/// [`reader`], or with `manage` a caller that may also change the tenant's retention and holds:
+/// `admin` (its own tenant) or `platform-admin` (any), not the auditor roles.
+async fn access(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    named: Option<&str>,
+    action: &str,
+    manage: bool,
+) -> Result<Reader, Problem> {
     let token = bearer(headers).ok_or_else(Problem::missing_token)?;
     let claims = live_access_token(server, token)
         .await
@@ -205,8 +315,10 @@ async fn reader(
     let client_id = text("client_id");
     let in_platform = server.config().platform_tenant.as_deref() == Some(own.as_str());
     let platform = in_platform
-        && (roles.contains(&PLATFORM_ADMIN_ROLE) || roles.contains(&PLATFORM_AUDITOR_ROLE));
-    let tenant_reader = roles.contains(&TENANT_ADMIN_ROLE) || roles.contains(&AUDITOR_ROLE);
+        && (roles.contains(&PLATFORM_ADMIN_ROLE)
+            || (!manage && roles.contains(&PLATFORM_AUDITOR_ROLE)));
+    let tenant_reader =
+        roles.contains(&TENANT_ADMIN_ROLE) || (!manage && roles.contains(&AUDITOR_ROLE));
     let wanted = match (named, platform) {
         (Some(named), true) => named.to_owned(),
         (None, true) => {
@@ -417,6 +529,28 @@ struct QueryParams {
     cursor: Option<String>,
 }
 
+/// The filters of a query or a hold, as given.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct FilterSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+}
+
 /// The filters of a query, parsed.
 struct Filter {
     since: Option<time::OffsetDateTime>,
@@ -434,6 +568,22 @@ fn bad(detail: impl Into<String>) -> Problem {
 }
 
 impl Filter {
+    fn from_spec(q: &FilterSpec) -> Result<Self, Problem> {
+        Self::parse(&QueryParams {
+            tenant: None,
+            since: q.since.clone(),
+            until: q.until.clone(),
+            actor: q.actor.clone(),
+            action: q.action.clone(),
+            resource: q.resource.clone(),
+            outcome: q.outcome,
+            event_type: q.event_type.clone(),
+            trace_id: q.trace_id.clone(),
+            limit: None,
+            cursor: None,
+        })
+    }
+
     fn parse(q: &QueryParams) -> Result<Self, Problem> {
         let time = |name: &str, value: &Option<String>| {
             value
@@ -699,4 +849,244 @@ async fn ingest(
         "refused": refused,
     }))
     .into_response())
+}
+
+impl AuditLog {
+    fn minimum(&self, class: &str) -> Option<i64> {
+        self.retention.minimums.get(class).copied()
+    }
+}
+
+async fn get_retention(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.retention.read",
+    )
+    .await?;
+    let set = log
+        .store
+        .retention(reader.tenant.as_str())
+        .await
+        .map_err(failed)?;
+    let (days, class) = match set {
+        Some(r) => (r.days, r.class),
+        None => (
+            log.retention.default_days,
+            log.retention.default_class.clone(),
+        ),
+    };
+    Ok(Json(json!({
+        "tenant": reader.tenant.as_str(),
+        "days": days,
+        "class": class,
+        "minimum": log.minimum(&class),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionBody {
+    days: i64,
+    class: Option<String>,
+}
+
+async fn put_retention(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+    Json(body): Json<RetentionBody>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let manager = access(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.retention.set",
+        true,
+    )
+    .await?;
+    let class = body
+        .class
+        .unwrap_or_else(|| log.retention.default_class.clone());
+    let refusal = match log.minimum(&class) {
+        None => Some(format!("unknown compliance class {class:?}")),
+        Some(minimum) if body.days < minimum => Some(format!(
+            "{} days is below the {minimum}-day minimum of class {class:?}",
+            body.days
+        )),
+        Some(_) => None,
+    };
+    let resource = format!("audit:retention {} days, class {class}", body.days);
+    let outcome = if refusal.is_some() {
+        Outcome::Denied
+    } else {
+        Outcome::Success
+    };
+    let mut entry = server
+        .entry(event_type::ADMIN_CHANGE, "audit.retention.set", outcome)
+        .tenant(&manager.tenant)
+        .resource(&resource)
+        .actor(
+            &manager.subject,
+            kind(&manager.subject, manager.client_id.as_deref()),
+            manager.client_id.as_deref(),
+        );
+    if let Some(refusal) = &refusal {
+        entry = entry.reason(refusal);
+        server.audit(entry).await;
+        return Err(bad(refusal.clone()));
+    }
+    log.store
+        .set_retention(
+            manager.tenant.as_str(),
+            &crate::audit::Retention {
+                days: body.days,
+                class: class.clone(),
+            },
+            &manager.subject,
+            now(&server),
+        )
+        .await
+        .map_err(failed)?;
+    server.audit(entry).await;
+    Ok(
+        Json(json!({ "tenant": manager.tenant.as_str(), "days": body.days, "class": class }))
+            .into_response(),
+    )
+}
+
+async fn list_holds(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let reader = reader(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.holds.read",
+    )
+    .await?;
+    let holds = log
+        .store
+        .holds(reader.tenant.as_str(), true)
+        .await
+        .map_err(failed)?;
+    let items: Vec<Value> = holds
+        .into_iter()
+        .map(|h| {
+            json!({
+                "id": h.id,
+                "filter": serde_json::from_str::<Value>(&h.filter).unwrap_or(Value::Null),
+                "reason": h.reason,
+                "created_by": h.created_by,
+                "created_at": h.created_at,
+                "released_at": h.released_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tenant": reader.tenant.as_str(), "holds": items })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    reason: String,
+    #[serde(default)]
+    filter: FilterSpec,
+}
+
+async fn add_hold(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    Query(query): Query<TenantQuery>,
+    Json(body): Json<HoldBody>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let manager = access(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.hold.set",
+        true,
+    )
+    .await?;
+    if body.reason.trim().is_empty() {
+        return Err(bad("a hold needs a reason"));
+    }
+    Filter::from_spec(&body.filter)?;
+    let filter = serde_json::to_string(&body.filter).map_err(|_| Problem::unavailable())?;
+    let id = log
+        .store
+        .add_hold(
+            manager.tenant.as_str(),
+            &filter,
+            &body.reason,
+            &manager.subject,
+            now(&server),
+        )
+        .await
+        .map_err(failed)?;
+    let entry = server
+        .entry(event_type::ADMIN_CHANGE, "audit.hold.set", Outcome::Success)
+        .tenant(&manager.tenant)
+        .resource(&format!("audit:hold {id} {filter}"))
+        .reason(&body.reason)
+        .actor(
+            &manager.subject,
+            kind(&manager.subject, manager.client_id.as_deref()),
+            manager.client_id.as_deref(),
+        );
+    server.audit(entry).await;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+async fn release_hold(
+    State(server): State<AuthorizationServer>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, Problem> {
+    let log = log(&server)?;
+    let manager = access(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        "audit.hold.release",
+        true,
+    )
+    .await?;
+    let released = log
+        .store
+        .release_hold(manager.tenant.as_str(), &id, &manager.subject, now(&server))
+        .await
+        .map_err(failed)?;
+    if !released {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail(format!("no active hold {id}")));
+    }
+    let entry = server
+        .entry(
+            event_type::ADMIN_CHANGE,
+            "audit.hold.release",
+            Outcome::Success,
+        )
+        .tenant(&manager.tenant)
+        .resource(&format!("audit:hold {id}"))
+        .actor(
+            &manager.subject,
+            kind(&manager.subject, manager.client_id.as_deref()),
+            manager.client_id.as_deref(),
+        );
+    server.audit(entry).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
