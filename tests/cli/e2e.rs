@@ -179,6 +179,10 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
                 format!("sqlite://{}?mode=rwc", data.join("cp.db").display()),
             )
             .env("APP__KEYS__DEVELOPMENT_KEY_FILE", data.join("kek"))
+            .env(
+                "APP__AUDIT__DEVELOPMENT_CHECKPOINT_KEY_FILE",
+                data.join("audit-key"),
+            )
             .env("APP__BOOTSTRAP__DEVELOPMENT_TENANT", "false")
             .env("APP__SERVER__PORT", port.to_string())
             .env("APP__ISSUER__URL", &issuer)
@@ -206,6 +210,18 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
         "svc-sqlite",
         "--role",
         "writer",
+    ]);
+    let shipper = admin(&[
+        "client",
+        "create",
+        "acme",
+        "svc-sqlite audit",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        "palisade-audit",
+        "--scope",
+        "audit:write",
     ]);
     let serving = Running(
         cp(&["serve"])
@@ -239,7 +255,29 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .to_owned();
 
         let service_port = free_port();
-        let issuer_env = [("APP__AUTH__ISSUER", issuer.clone())];
+        // The service ships its audit entries to the control plane (audit sink control_plane).
+        let shipping = service.join("data").join("audit-spool");
+        let issuer_env = [
+            ("APP__AUTH__ISSUER", issuer.clone()),
+            ("APP__AUDIT__SINK", "control_plane".to_owned()),
+            ("APP__AUDIT__CONTROL_PLANE__URL", issuer.clone()),
+            (
+                "APP__AUDIT__CONTROL_PLANE__CLIENT_ID",
+                shipper["client_id"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "APP__AUDIT__CONTROL_PLANE__CLIENT_SECRET",
+                "env://E2E_AUDIT_CLIENT_SECRET".to_owned(),
+            ),
+            (
+                "E2E_AUDIT_CLIENT_SECRET",
+                shipper["client_secret"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "APP__AUDIT__CONTROL_PLANE__SPOOL",
+                shipping.display().to_string(),
+            ),
+        ];
         let _service = run_service(service, "cp-e2e.db", service_port, &issuer_env);
         let base = format!("http://127.0.0.1:{service_port}");
         let ready = answers(&http, &format!("{base}/readyz"), None, |s| s == 200).await;
@@ -263,10 +301,60 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .await
             .unwrap();
         assert_eq!(other.status(), 403);
+
+        // The service's entries reach the control plane's audit log, where acme's auditor reads
+        // them with GET /audit.
+        let out = cp(&[
+            "token",
+            "--tenant",
+            "acme",
+            "--audience",
+            "palisade-admin",
+            "--role",
+            "auditor",
+        ])
+        .output()
+        .unwrap();
+        let auditor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let auditor = auditor["access_token"].as_str().expect("an auditor token");
+        let query = format!("{issuer}/audit?limit=1000");
+        let source = "urn:palisade:service:svc-sqlite";
+        let mut shipped = Vec::new();
+        for _ in 0..100 {
+            let page: serde_json::Value = http
+                .get(&query)
+                .bearer_auth(auditor)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            shipped = (page["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter())
+            .filter(|item| item["entry"]["source"] == source)
+            .collect();
+            if shipped
+                .iter()
+                .any(|item| item["entry"]["outcome"] == "success")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            shipped
+                .iter()
+                .any(|item| item["entry"]["outcome"] == "success"),
+            "the service's audit entry (the create) arrives in the control plane's log: {shipped:?}"
+        );
     });
     drop(serving);
     report(
-        "cp-sqlite: the generated service accepted the generated control plane's token over HTTP (201), and refused another tenant (403)",
+        "cp-sqlite: the generated service accepted the generated control plane's token over HTTP (201), refused another tenant (403), and shipped its audit entries to the control plane, where GET /audit returns them",
     );
 }
 

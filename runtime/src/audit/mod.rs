@@ -7,6 +7,8 @@ mod entry;
 #[cfg(feature = "audit-log")]
 mod ingest;
 mod kind;
+#[cfg(feature = "sql")]
+mod query;
 mod remote;
 #[cfg(feature = "audit-log")]
 mod retention;
@@ -21,6 +23,8 @@ pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type
 #[cfg(feature = "audit-log")]
 pub use ingest::Ingested;
 pub use kind::SinkKind;
+#[cfg(feature = "sql")]
+pub use query::AuditQuery;
 pub use remote::{ControlPlaneConfig, ControlPlaneSink};
 #[cfg(feature = "audit-log")]
 pub use retention::{Hold, Retention};
@@ -47,6 +51,11 @@ pub enum AuditError {
     #[cfg(feature = "sql")]
     #[error("audit store: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The `control_plane` sink was asked for without its settings (`[audit.control_plane]`).
+    #[error(
+        "audit sink \"control_plane\" needs audit.control_plane (url, client_id, client_secret, spool)"
+    )]
+    NoControlPlane,
     /// The `database` sink was asked for without a database (or without the `sql` feature).
     #[error("audit sink \"database\" needs a database URL and the runtime's sql feature")]
     NoDatabase,

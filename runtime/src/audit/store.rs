@@ -27,6 +27,17 @@ CREATE TABLE IF NOT EXISTS palisade_audit_head (
 );
 ";
 
+/// The columns `GET /audit` filters on besides `time` and `event_type`, taken from each entry's
+/// JSON on the way in (and from the stored JSON when a store made before them is opened).
+const FILTER_COLUMNS: [(&str, &str); 6] = [
+    ("actor", "data.actor.subject"),
+    ("client_id", "data.actor.client_id"),
+    ("action", "data.action"),
+    ("resource", "data.resource"),
+    ("outcome", "data.outcome"),
+    ("trace_id", "traceparent"),
+];
+
 /// The hash-chained audit store. Each chain (a tenant, or `-` for requests without one) is a
 /// sequence `1, 2, ...` where `hash = SHA-256(prev_hash || "\n" || entry_json)`, and a head row
 /// records the last sequence and hash so a deleted tail is detected too.
@@ -84,7 +95,78 @@ impl SqlAuditStore {
         if !exists {
             sqlx::raw_sql(MIGRATION).execute(&pool).await?;
         }
-        Ok(Self { pool, postgres })
+        let store = Self { pool, postgres };
+        let indexed = sqlx::raw_sql("SELECT action FROM palisade_audit_log WHERE 1 = 0")
+            .execute(&store.pool)
+            .await
+            .is_ok();
+        if !indexed {
+            store.add_filter_columns().await?;
+        }
+        Ok(store)
+    }
+
+    /// Adds the filter columns and their indexes (one per filter, each ending in the sequence so
+    /// a page comes out in chain order), filling them in from the stored entries. Safe to race:
+    /// one transaction, serialized across connections.
+    async fn add_filter_columns(&self) -> Result<(), AuditError> {
+        let mut tx = self.begin().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let present = "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'action'";
+            let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
+            if count > 0 {
+                return Ok(());
+            }
+        }
+        // PostgreSQL compares the columns byte by byte ("C"), as SQLite does, so an action
+        // prefix is a range of the index whatever the database's collation.
+        let (if_missing, collate) = if self.postgres {
+            ("IF NOT EXISTS ", " COLLATE \"C\"")
+        } else {
+            ("", "")
+        };
+        let mut ddl = String::new();
+        let mut fill = Vec::new();
+        for (column, path) in FILTER_COLUMNS {
+            ddl.push_str(&format!(
+                "ALTER TABLE palisade_audit_log ADD COLUMN {if_missing}{column} TEXT{collate};\n"
+            ));
+            let value = if self.postgres {
+                format!("(entry::jsonb) #>> '{{{}}}'", path.replace('.', ","))
+            } else {
+                format!("json_extract(entry, '$.{path}')")
+            };
+            // The trace id is the second field of `00-<trace id>-<span id>-<flags>`.
+            let value = if column == "trace_id" {
+                format!("substr({value}, 4, 32)")
+            } else {
+                value
+            };
+            fill.push(format!("{column} = {value}"));
+        }
+        ddl.push_str(&format!(
+            "UPDATE palisade_audit_log SET {};\n",
+            fill.join(", ")
+        ));
+        let indexed = FILTER_COLUMNS.iter().map(|(column, _)| *column);
+        for column in indexed.chain(["event_type"]) {
+            ddl.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS palisade_audit_log_{column} \
+                 ON palisade_audit_log (chain, {column}, seq);\n"
+            ));
+        }
+        ddl.push_str(
+            "CREATE INDEX IF NOT EXISTS palisade_audit_log_time ON palisade_audit_log (chain, time);\n",
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Appends a batch: per chain, in one transaction, continuing from the chain's head.
@@ -141,19 +223,26 @@ impl SqlAuditStore {
                     let json = serde_json::to_string(entry)?;
                     seq += 1;
                     let hash = chain_hash(&prev, &json);
-                    let time = entry
-                        .time
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default();
+                    let data = &entry.data;
+                    let actor = data.actor.as_ref();
+                    let trace_id = (entry.traceparent.as_deref())
+                        .and_then(|p| p.split('-').nth(1))
+                        .map(str::to_owned);
                     query = query
                         .bind(chain.to_owned())
                         .bind(seq)
                         .bind(entry.id.clone())
-                        .bind(time)
+                        .bind(super::query::time_text(entry.time))
                         .bind(entry.event_type.clone())
                         .bind(json)
                         .bind(std::mem::replace(&mut prev, hash.clone()))
-                        .bind(hash);
+                        .bind(hash)
+                        .bind(actor.map(|a| a.subject.clone()))
+                        .bind(actor.and_then(|a| a.client_id.clone()))
+                        .bind(data.action.clone())
+                        .bind(data.resource.clone())
+                        .bind(super::query::outcome_text(data.outcome))
+                        .bind(trace_id);
                 }
                 query.execute(&mut **tx).await?;
             }
@@ -287,9 +376,10 @@ impl AuditSink for SqlAuditStore {
 /// `INSERT ... VALUES ($1, ..., $8), ($9, ...)` for `rows` rows. Numbered placeholders, because
 /// `QueryBuilder<Any>` writes `?`, which PostgreSQL does not accept.
 fn insert_sql(rows: usize) -> String {
-    const COLUMNS: usize = 8;
+    const COLUMNS: usize = 14;
     let mut sql = String::from(
-        "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash) VALUES ",
+        "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash, \
+         actor, client_id, action, resource, outcome, trace_id) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });

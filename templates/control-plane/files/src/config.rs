@@ -95,6 +95,13 @@ pub struct Secrets {
 pub struct Audit {
     /// `database` (the hash-chained store in this control plane's database) or `stdout`.
     pub sink: SinkKind,
+    /// A reference to the private checkpoint key that signs every tenant's chain head; empty
+    /// uses the development key file. Only with `sink = "database"`, which serves `/audit`.
+    pub checkpoint_key: String,
+    /// Development only: where the checkpoint key is kept when no reference is set.
+    pub development_checkpoint_key_file: PathBuf,
+    /// How often every grown chain is checkpointed and expired entries are purged.
+    pub checkpoint_interval_seconds: u64,
 }
 
 /// `[bootstrap]`.

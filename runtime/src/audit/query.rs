@@ -1,0 +1,211 @@
+//! `SqlAuditStore::query`: the entries of one chain that match a filter, in sequence order, found through the indexed filter columns rather than by reading every entry.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::store::{SqlAuditStore, StoredEntry};
+use super::{AuditEntry, AuditError, Outcome};
+
+/// What `GET /audit` filters on. Every field narrows; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Entries before this time.
+    pub until: Option<OffsetDateTime>,
+    /// The actor's subject or client id.
+    pub actor: Option<String>,
+    /// The action exactly, or a prefix ending in `*`.
+    pub action: Option<String>,
+    /// The resource.
+    pub resource: Option<String>,
+    /// The outcome.
+    pub outcome: Option<Outcome>,
+    /// The event type.
+    pub event_type: Option<String>,
+    /// The trace id (32 hex digits of the `traceparent`).
+    pub trace_id: Option<String>,
+}
+
+/// The text of an outcome as the filter column holds it.
+pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::Denied => "denied",
+        Outcome::Failure => "failure",
+    }
+}
+
+/// The time column's text: RFC 3339 in UTC.
+pub(crate) fn time_text(time: OffsetDateTime) -> String {
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The whole seconds of `time` in UTC as `YYYY-MM-DDTHH:MM:SS`: a prefix of the column text of
+/// every entry in that second, and greater than that of every entry of an earlier second.
+fn second_text(time: OffsetDateTime) -> String {
+    let utc = time.to_offset(time::UtcOffset::UTC);
+    let text = time_text(utc.replace_nanosecond(0).unwrap_or(utc));
+    text.trim_end_matches('Z').to_owned()
+}
+
+/// The smallest text greater than every text that starts with `prefix` (in byte order), or
+/// `None` when there is none.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The conditions of a query after `chain = $1 AND seq > $2`, and their values.
+#[derive(Default)]
+struct Conditions {
+    sql: String,
+    binds: Vec<String>,
+}
+
+impl Conditions {
+    /// `AND condition`, each `?` in it the parameter that takes `value`.
+    fn and(&mut self, condition: &str, value: String) {
+        self.binds.push(value);
+        let parameter = format!("${}", self.binds.len() + 2);
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&condition.replace('?', &parameter));
+    }
+}
+
+impl AuditQuery {
+    /// Whether `e` matches, exactly (times to the nanosecond).
+    pub fn matches(&self, e: &AuditEntry) -> bool {
+        let data = &e.data;
+        self.since.is_none_or(|t| e.time >= t)
+            && self.until.is_none_or(|t| e.time < t)
+            && self.actor.as_deref().is_none_or(|a| {
+                data.actor.as_ref().is_some_and(|actor| {
+                    actor.subject == a || actor.client_id.as_deref() == Some(a)
+                })
+            })
+            && self
+                .action
+                .as_deref()
+                .is_none_or(|a| match a.strip_suffix('*') {
+                    Some(prefix) => data.action.starts_with(prefix),
+                    None => data.action == a,
+                })
+            && self
+                .resource
+                .as_deref()
+                .is_none_or(|r| data.resource.as_deref() == Some(r))
+            && self.outcome.is_none_or(|o| data.outcome == o)
+            && self.event_type.as_deref().is_none_or(|t| e.event_type == t)
+            && self.trace_id.as_deref().is_none_or(|t| {
+                e.traceparent.as_deref().and_then(|p| p.split('-').nth(1)) == Some(t)
+            })
+    }
+}
+
+impl SqlAuditStore {
+    /// The entries of `chain` after position `after` that match `query`, oldest first, at most
+    /// `limit`. Each filter is a condition on an indexed column, so a page costs about what it
+    /// returns, however long the chain. Times are compared to the second here: callers that need
+    /// sub-second bounds check [`AuditQuery::since`] and `until` on the entries returned.
+    pub async fn query(
+        &self,
+        chain: &str,
+        query: &AuditQuery,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEntry>, AuditError> {
+        let mut filter = Conditions::default();
+        if let Some(since) = query.since {
+            filter.and("time >= ?", second_text(since));
+        }
+        if let Some(until) = query.until {
+            // Entries of `until`'s own second compare greater than its second's text; the
+            // caller drops those at or after `until` itself.
+            filter.and("time < ?", second_text(until + time::Duration::SECOND));
+        }
+        if let Some(actor) = &query.actor {
+            filter.and("(actor = ? OR client_id = ?)", actor.clone());
+        }
+        match query.action.as_deref().map(|a| (a, a.strip_suffix('*'))) {
+            Some((_, Some(prefix))) => {
+                filter.and("action >= ?", prefix.to_owned());
+                if let Some(end) = prefix_end(prefix) {
+                    filter.and("action < ?", end);
+                }
+            }
+            Some((exact, None)) => filter.and("action = ?", exact.to_owned()),
+            None => {}
+        }
+        if let Some(resource) = &query.resource {
+            filter.and("resource = ?", resource.clone());
+        }
+        if let Some(outcome) = query.outcome {
+            filter.and("outcome = ?", outcome_text(outcome).to_owned());
+        }
+        if let Some(event_type) = &query.event_type {
+            filter.and("event_type = ?", event_type.clone());
+        }
+        if let Some(trace_id) = &query.trace_id {
+            filter.and("trace_id = ?", trace_id.clone());
+        }
+        let Conditions { mut sql, binds } = filter;
+        let n = binds.len() + 3;
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${n}"));
+        let sql =
+            format!("SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq > $2{sql}");
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(chain)
+            .bind(after);
+        for value in binds {
+            statement = statement.bind(value);
+        }
+        let rows = statement.bind(limit).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let entry: String = row.try_get(1)?;
+                Ok(StoredEntry {
+                    seq: row.try_get(0)?,
+                    entry: serde_json::from_str(&entry)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_before_the_next_text_that_does_not_start_with_it() {
+        assert_eq!(prefix_end("admin.").as_deref(), Some("admin/"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn a_seconds_text_orders_between_the_seconds_of_column_texts() {
+        let t = time::macros::datetime!(2026-12-03 15:52:06.5 UTC);
+        let second = second_text(t);
+        assert_eq!(second, "2026-12-03T15:52:06");
+        assert!(time_text(t).as_str() >= second.as_str());
+        let whole = time::macros::datetime!(2026-12-03 15:52:06 UTC);
+        assert!(time_text(whole).as_str() >= second.as_str());
+        let before = time::macros::datetime!(2026-12-03 15:52:05.999 UTC);
+        assert!(time_text(before).as_str() < second.as_str());
+        let offset = time::macros::datetime!(2026-12-03 16:52:06 +01:00);
+        assert_eq!(second_text(offset), second);
+    }
+}
