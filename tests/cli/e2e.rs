@@ -223,6 +223,18 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
         "--scope",
         "audit:write",
     ]);
+    let auditor = admin(&[
+        "client",
+        "create",
+        "acme",
+        "acme auditor",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        "palisade-admin",
+        "--role",
+        "auditor",
+    ]);
     let serving = Running(
         cp(&["serve"])
             .stdout(Stdio::null())
@@ -304,18 +316,22 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
 
         // The service's entries reach the control plane's audit log, where acme's auditor reads
         // them with GET /audit.
-        let out = cp(&[
-            "token",
-            "--tenant",
-            "acme",
-            "--audience",
-            "palisade-admin",
-            "--role",
-            "auditor",
-        ])
-        .output()
-        .unwrap();
-        let auditor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let auditor: serde_json::Value = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(
+                auditor["client_id"].as_str().unwrap(),
+                auditor["client_secret"].as_str(),
+            )
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("audience", "palisade-admin"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let auditor = auditor["access_token"].as_str().expect("an auditor token");
         let query = format!("{issuer}/audit?limit=1000");
         let source = "urn:palisade:service:svc-sqlite";
