@@ -1,4 +1,4 @@
-//! Rule files in the gitleaks format (`[[rules]]` with `id`, `description`, `regex`, `secretGroup`, `entropy`, `keywords`, `path`, per-rule `[[rules.allowlists]]`, a global `[allowlist]` or `[[allowlists]]`, `[extend] useDefault`), parsed and compiled; and the built-in set, written in the same format.
+//! Rule files in the gitleaks format (`[[rules]]` with `id`, `description`, `regex`, `secretGroup`, `entropy`, `keywords`, `path`, per-rule `[[rules.allowlists]]`, a global `[allowlist]` or `[[allowlists]]`, `[extend] useDefault` and `disabledRules`; keys it does not implement are errors), parsed and compiled; and the built-in set, written in the same format.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -46,9 +46,16 @@ pub enum RuleError {
     },
 }
 
+// Unknown keys are errors: a gitleaks key this reader does not implement (a composite rule, a
+// commit allowlist) would otherwise be dropped without a word, and the file would mean less than
+// its author wrote.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RuleFile {
+    /// The file's title (gitleaks; unused).
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted for gitleaks compatibility, not used")]
+    title: Option<String>,
     #[serde(default)]
     extend: Option<Extend>,
     #[serde(default)]
@@ -60,18 +67,28 @@ struct RuleFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Extend {
     #[serde(default)]
     use_default: bool,
+    /// Built-in rules left out (with `useDefault = true`).
+    #[serde(default)]
+    disabled_rules: Vec<String>,
+    /// Another rule file to extend: refused (not supported).
+    #[serde(default)]
+    path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RuleDef {
     id: String,
     #[serde(default)]
     description: String,
+    /// Labels (gitleaks; unused).
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted for gitleaks compatibility, not used")]
+    tags: Vec<String>,
     regex: String,
     #[serde(default)]
     secret_group: Option<usize>,
@@ -89,14 +106,52 @@ struct RuleDef {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AllowlistDef {
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted for gitleaks compatibility, not used")]
+    description: Option<String>,
     #[serde(default)]
     regexes: Vec<String>,
     #[serde(default)]
     paths: Vec<String>,
     #[serde(default)]
     stopwords: Vec<String>,
+    /// `OR` (the default) only: `AND` would need every criterion to match, and reading it as
+    /// `OR` would suppress more than its author meant.
+    #[serde(default)]
+    condition: Option<String>,
+    /// `secret` (the default) only.
+    #[serde(default)]
+    regex_target: Option<String>,
+    /// Commit allowlists: refused (a baseline does this job here).
+    #[serde(default)]
+    commits: Vec<String>,
+}
+
+impl AllowlistDef {
+    /// What this reader cannot honour as written, if anything.
+    fn unsupported(&self) -> Option<String> {
+        if let Some(condition) = self
+            .condition
+            .as_deref()
+            .filter(|c| !c.eq_ignore_ascii_case("or"))
+        {
+            return Some(format!(
+                "allowlist condition {condition:?} is not supported (only \"OR\")"
+            ));
+        }
+        if let Some(target) = self.regex_target.as_deref().filter(|t| *t != "secret") {
+            return Some(format!(
+                "allowlist regexTarget {target:?} is not supported (only \"secret\")"
+            ));
+        }
+        (!self.commits.is_empty()).then(|| {
+            "allowlist commits are not supported: record known findings in a baseline \
+             (--write-baseline)"
+                .to_owned()
+        })
+    }
 }
 
 /// A rule's own test texts.
@@ -185,12 +240,13 @@ impl RuleSet {
             file: file.to_owned(),
             source,
         })?;
-        if parsed.extend.as_ref().is_some_and(|e| !e.use_default) {
+        if (parsed.extend.as_ref()).is_some_and(|e| !e.use_default || !e.disabled_rules.is_empty())
+        {
             return Err(RuleError::Invalid {
                 file: file.to_owned(),
-                problem: "`[extend] useDefault = false` would switch the built-in rules off; a \
-                          repository's configuration only adds to them (pass --rules for a \
-                          rule set of your own)"
+                problem: "`[extend] useDefault = false` or `disabledRules` would switch built-in \
+                          rules off; a repository's configuration only adds to them (pass \
+                          --rules for a rule set of your own)"
                     .to_owned(),
             });
         }
@@ -204,17 +260,41 @@ impl RuleSet {
             file: file.to_owned(),
             source,
         })?;
-        let set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
+        let mut set = if parsed.extend.as_ref().is_some_and(|e| e.use_default) {
             Self::builtin()
         } else {
             Self::empty()
         };
+        for id in parsed.extend.iter().flat_map(|e| &e.disabled_rules) {
+            let before = set.rules.len();
+            set.rules.retain(|rule| rule.id != *id);
+            if set.rules.len() == before {
+                return Err(RuleError::Invalid {
+                    file: file.to_owned(),
+                    problem: format!("disabledRules names {id:?}, which is not a built-in rule"),
+                });
+            }
+        }
         Self::compile(file, parsed, set, false)
     }
 
     /// Adds the parsed file's rules and allowlists to `set`; `lazy` leaves the rules' patterns
     /// to be compiled on first use (the built-in set only).
     fn compile(file: &str, parsed: RuleFile, mut set: Self, lazy: bool) -> Result<Self, RuleError> {
+        let invalid = |problem: String| RuleError::Invalid {
+            file: file.to_owned(),
+            problem,
+        };
+        if let Some(path) = parsed.extend.as_ref().and_then(|e| e.path.as_deref()) {
+            return Err(invalid(format!(
+                "`[extend] path = {path:?}` is not supported: copy that file's rules into this one"
+            )));
+        }
+        let lists = (parsed.allowlist.iter().chain(&parsed.allowlists))
+            .chain(parsed.rules.iter().flat_map(|r| &r.allowlists));
+        if let Some(problem) = lists.filter_map(AllowlistDef::unsupported).next() {
+            return Err(invalid(problem));
+        }
         let compile = |rule: &str, pattern: &str| {
             Regex::new(pattern).map_err(|source| RuleError::Regex {
                 file: file.to_owned(),

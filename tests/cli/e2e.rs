@@ -314,7 +314,7 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .unwrap();
         assert_eq!(other.status(), 403);
 
-        // The service's entries reach the control plane's audit log, where acme's auditor reads
+        // The service's entries (the create, and the refusal of another tenant) reach the control plane's audit log, where acme's auditor reads
         // them with GET /audit.
         let auditor: serde_json::Value = http
             .post(format!("{issuer}/token"))
@@ -353,19 +353,20 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
                 .into_iter())
             .filter(|item| item["entry"]["source"] == source)
             .collect();
-            if shipped
-                .iter()
-                .any(|item| item["entry"]["outcome"] == "success")
-            {
+            let outcomes: Vec<&str> = (shipped.iter())
+                .filter_map(|item| item["entry"]["data"]["outcome"].as_str())
+                .collect();
+            if outcomes.contains(&"success") && outcomes.contains(&"denied") {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        let outcomes: Vec<&str> = (shipped.iter())
+            .filter_map(|item| item["entry"]["data"]["outcome"].as_str())
+            .collect();
         assert!(
-            shipped
-                .iter()
-                .any(|item| item["entry"]["outcome"] == "success"),
-            "the service's audit entry (the create) arrives in the control plane's log: {shipped:?}"
+            outcomes.contains(&"success") && outcomes.contains(&"denied"),
+            "the service's entries (the create, the refused tenant) arrive in the control plane's log: {shipped:?}"
         );
     });
     drop(serving);

@@ -281,3 +281,50 @@ fn the_labelled_corpus_meets_the_recall_and_lookalike_goals() {
         score.real_code
     );
 }
+
+#[test]
+fn disabled_rules_leave_builtin_rules_out_and_unsupported_gitleaks_keys_are_errors() {
+    let disabled = "[extend]\nuseDefault = true\ndisabledRules = [\"palisade-api-token\"]\n";
+    let rules = RuleSet::parse("team.toml", disabled).unwrap();
+    assert!(!rules.ids().contains(&"palisade-api-token"));
+    assert!(
+        rules.ids().contains(&"aws-access-key-id"),
+        "the others stay"
+    );
+    let unknown = "[extend]\nuseDefault = true\ndisabledRules = [\"no-such-rule\"]\n";
+    let error = RuleSet::parse("team.toml", unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no-such-rule"), "{error}");
+    // What would change a file's meaning if dropped is refused, naming the key.
+    let rule = "[[rules]]\nid = \"r\"\nregex = '''r_[a-z]{8}'''\n";
+    for (text, named) in [
+        ("[extend]\npath = \"base.toml\"\n", "path"),
+        (
+            "[[allowlists]]\ncondition = \"AND\"\npaths = ['''x''']\n",
+            "condition",
+        ),
+        (
+            "[[allowlists]]\nregexTarget = \"line\"\nregexes = ['''x''']\n",
+            "regexTarget",
+        ),
+        ("[[allowlists]]\ncommits = [\"abc123\"]\n", "commits"),
+        (
+            "[[rules]]\nid = \"r\"\nregex = '''x'''\n[[rules.required]]\nid = \"y\"\n",
+            "required",
+        ),
+        (
+            &format!("{rule}[[rules.allowlists]]\ncondition = \"AND\"\n"),
+            "condition",
+        ),
+    ] {
+        let error = RuleSet::parse("team.toml", text).unwrap_err().to_string();
+        assert!(error.contains(named), "{text}: {error}");
+    }
+    // What gitleaks files carry and means nothing for matching is accepted.
+    let labelled = format!(
+        "title = \"t\"\n{rule}tags = [\"a\"]\n[[rules.allowlists]]\ndescription = \"d\"\n\
+         condition = \"OR\"\nregexTarget = \"secret\"\nregexes = ['''r_0{{8}}''']\n"
+    );
+    RuleSet::parse("team.toml", &labelled).unwrap();
+}
