@@ -150,6 +150,9 @@ fn generated_variants_build_test_lint_and_serve() {
         if template == "service" {
             deny(&project);
         }
+        if name == "svc-postgres" {
+            ci_without_a_database_fails(&project);
+        }
         if name == "svc-sqlite" {
             cargo(&project, &["build"], &envs);
             serve_over_http(&project, name);
@@ -160,6 +163,31 @@ fn generated_variants_build_test_lint_and_serve() {
             zero_to_an_authenticated_request(&project, &dir.join("svc-sqlite"));
         }
     }
+}
+
+/// The generated postgres tests fail, never pass by skipping, when `CI` is set and no database
+/// is named: as the generated workflow would if its PostgreSQL service were dropped.
+fn ci_without_a_database_fails(project: &Path) {
+    let out = Command::new(env!("CARGO"))
+        .args(["test", "--test", "postgres"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_INCREMENTAL", "0")
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_PROFILE_TEST_DEBUG", "0")
+        .env_remove("RUSTFLAGS")
+        .env_remove("TEST_DATABASE_URL")
+        .env("CI", "true")
+        .output()
+        .expect("run cargo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && stdout.contains("TEST_DATABASE_URL must name"),
+        "with CI set and no database the postgres tests must fail:\n{stdout}"
+    );
+    report(
+        "svc-postgres: with CI set and no TEST_DATABASE_URL its database tests fail, naming the variable",
+    );
 }
 
 /// The generated control plane issues a service identity's token over HTTP; the generated service,

@@ -158,11 +158,16 @@ impl SqlAuditStore {
         if let Some(trace_id) = &query.trace_id {
             filter.and("trace_id = ?", trace_id.clone());
         }
-        let Conditions { mut sql, binds } = filter;
+        let Conditions { sql, binds } = filter;
         let n = binds.len() + 3;
-        sql.push_str(&format!(" ORDER BY seq LIMIT ${n}"));
-        let sql =
-            format!("SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq > $2{sql}");
+        // The positions first, from the filter's index alone (it ends in the sequence), then
+        // the entries of just those: sorting a wide match (an action prefix) by sequence then
+        // touches only index entries, not every matching row.
+        let sql = format!(
+            "SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq IN \
+             (SELECT seq FROM palisade_audit_log WHERE chain = $1 AND seq > $2{sql} \
+             ORDER BY seq LIMIT ${n}) ORDER BY seq"
+        );
         let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(chain)
             .bind(after);

@@ -160,7 +160,7 @@ impl SqlAuditStore {
             ));
         }
         ddl.push_str(
-            "CREATE INDEX IF NOT EXISTS palisade_audit_log_time ON palisade_audit_log (chain, time);\n",
+            "CREATE INDEX IF NOT EXISTS palisade_audit_log_time ON palisade_audit_log (chain, time, seq);\n",
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
             .execute(&mut *tx)
