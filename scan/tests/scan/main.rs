@@ -161,7 +161,7 @@ paths = ['''(^|/)fixtures/''']
 }
 
 #[test]
-fn a_tree_scan_respects_gitignore_and_skips_binary_files() {
+fn a_tree_scan_respects_gitignore_and_skips_binary_and_oversized_files() {
     let dir = std::env::temp_dir().join(format!("palisade-scan-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -177,6 +177,9 @@ fn a_tree_scan_respects_gitignore_and_skips_binary_files() {
     )
     .unwrap();
     std::fs::write(dir.join("src/lib.rs"), "pub fn clean() {}\n").unwrap();
+    // A text file just over the size limit (a dump, a bundle): skipped and counted, not read.
+    let padding = "x".repeat(palisade_scan::MAX_FILE_BYTES as usize);
+    std::fs::write(dir.join("dump.sql"), format!("{secret}{padding}")).unwrap();
     let report = scan_tree(&Scanner::builtin(), &dir);
     let paths: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
@@ -185,6 +188,7 @@ fn a_tree_scan_respects_gitignore_and_skips_binary_files() {
         "ignored and binary files are not reported"
     );
     assert_eq!(report.binary, 1);
+    assert_eq!(report.oversized, 1, "{report:?}");
     assert!(report.files >= 4, "{report:?}");
 }
 
