@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 
 use palisade_runtime::audit::{
     AUDIT_AUDIENCE, AUDIT_WRITE_SCOPE, AuditEmitter, ControlPlaneConfig, ControlPlaneSink,
-    EmitterConfig, JsonLinesSink, Outcome, SqlAuditStore,
+    EmitterConfig, Outcome, SqlAuditStore,
 };
 use palisade_runtime::principal::{PrincipalKind, TenantId};
-use palisade_runtime::secrets::Secret;
-use palisade_runtime::server::{
-    AuditLog, AuthorizationServer, ClientSpec, KeyEncryptionKey, ServerConfig, Store, SystemClock,
-};
+use palisade_runtime::server::{AuditLog, ClientSpec};
+
+mod support;
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -29,31 +28,7 @@ async fn main() -> Result<(), String> {
         .first()
         .cloned()
         .unwrap_or_else(|| format!("sqlite://{folder}/audit.db?mode=rwc"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let issuer = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let mut config = ServerConfig::new(&issuer);
-    config.allow_insecure_http = true;
-    let store = Store::connect(&format!("sqlite://{folder}/auth.db?mode=rwc"))
-        .await
-        .map_err(|e| e.to_string())?;
-    // The server's own entries go to a file; the shipped ones to the audit store.
-    let own =
-        std::fs::File::create(format!("{folder}/server-audit.jsonl")).map_err(|e| e.to_string())?;
-    let audit = AuditEmitter::spawn(
-        "urn:palisade:bench",
-        Arc::new(JsonLinesSink::new(own)),
-        EmitterConfig::default(),
-    );
-    let kek =
-        KeyEncryptionKey::from_secret(&KeyEncryptionKey::generate()).map_err(|e| e.to_string())?;
-    let server = AuthorizationServer::open(config, store, kek, audit, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (server, listener, issuer) = support::server(folder, None).await?;
     let tenant = format!("bench-{}", std::process::id());
     server
         .identities()
@@ -75,12 +50,9 @@ async fn main() -> Result<(), String> {
     let audit_store = SqlAuditStore::connect(&audit_url)
         .await
         .map_err(|e| e.to_string())?;
-    let (_, private) = palisade_audit::CheckpointSigner::generate(&AuditLog::key_name(&issuer))
-        .map_err(|e| e.to_string())?;
+    let private = AuditLog::generate_key(&issuer).map_err(|e| e.to_string())?;
     server
-        .serve_audit_log(
-            AuditLog::new(audit_store.clone(), &Secret::new(private)).map_err(|e| e.to_string())?,
-        )
+        .serve_audit_log(AuditLog::new(audit_store.clone(), &private).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     let router = server.router();
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -6,14 +6,13 @@
     reason = "a benchmark: its result goes to stdout, its progress to stderr"
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_runtime::audit::{AuditEmitter, EmitterConfig, JsonLinesSink, SqlAuditStore};
-use palisade_runtime::server::{
-    AuditLog, AuthorizationServer, ClientSpec, KeyEncryptionKey, ServerConfig, Store, SystemClock,
-};
+use palisade_runtime::audit::SqlAuditStore;
+use palisade_runtime::server::{AuditLog, ClientSpec};
 use sqlx::Row as _;
+
+mod support;
 
 /// The actions the synthetic entries take, one in twenty of them administrative.
 const ACTIONS: [&str; 20] = [
@@ -158,32 +157,7 @@ async fn main() -> Result<(), String> {
         eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let issuer = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let mut config = ServerConfig::new(&issuer);
-    config.allow_insecure_http = true;
-    config.platform_tenant = Some("platform".to_owned());
-    let auth = Store::connect(&format!("sqlite://{folder}/auth.db?mode=rwc"))
-        .await
-        .map_err(|e| e.to_string())?;
-    // The server's own entries (each query is audited) go to a file, not the measured store.
-    let own =
-        std::fs::File::create(format!("{folder}/server-audit.jsonl")).map_err(|e| e.to_string())?;
-    let audit = AuditEmitter::spawn(
-        "urn:palisade:bench",
-        Arc::new(JsonLinesSink::new(own)),
-        EmitterConfig::default(),
-    );
-    let kek =
-        KeyEncryptionKey::from_secret(&KeyEncryptionKey::generate()).map_err(|e| e.to_string())?;
-    let server = AuthorizationServer::open(config, auth, kek, audit, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (server, listener, issuer) = support::server(folder, Some("platform")).await?;
     let ids = server.identities();
     ids.create_tenant("platform", "Platform")
         .await
