@@ -3,7 +3,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::finding::{Finding, Suppressed};
-use crate::rules::RuleSet;
+use crate::rules::{Candidate, RuleSet};
 
 /// The marker of an inline suppression; a reason must follow it on the same line.
 const ALLOW_MARKER: &str = "palisade:allow";
@@ -152,11 +152,18 @@ impl Scanner {
                 let line_end = text[secret.start()..]
                     .find('\n')
                     .map_or(text.len(), |i| secret.start() + i);
+                let line_start = text[..secret.start()].rfind('\n').map_or(0, |i| i + 1);
+                let candidate = Candidate {
+                    path,
+                    secret: value,
+                    matched: captures.get(0).map_or(value, |m| m.as_str()),
+                    line: &text[line_start..line_end],
+                };
                 if rule.entropy.is_some_and(|min| entropy(value) < min)
                     || has_sequence(value)
                     || is_reference_or_placeholder(&text[secret.start()..line_end])
-                    || rule.allowlist.allows(path, value)
-                    || self.rules.allowlist.allows(path, value)
+                    || rule.allowlist.allows(candidate)
+                    || self.rules.allowlist.allows(candidate)
                 {
                     continue;
                 }

@@ -100,6 +100,9 @@ struct RuleDef {
     path: Option<String>,
     #[serde(default)]
     allowlists: Vec<AllowlistDef>,
+    /// The per-rule `[rules.allowlist]` of gitleaks before 8.21, read as one more allowlist.
+    #[serde(default)]
+    allowlist: Option<AllowlistDef>,
     /// Palisade's own examples (ignored by gitleaks): texts the rule must find and must not.
     #[serde(default)]
     examples: Option<Examples>,
@@ -121,7 +124,7 @@ struct AllowlistDef {
     /// `OR` would suppress more than its author meant.
     #[serde(default)]
     condition: Option<String>,
-    /// `secret` (the default) only.
+    /// What `regexes` test: `secret` (the default), `match` (the rule's whole match) or `line`.
     #[serde(default)]
     regex_target: Option<String>,
     /// Commit allowlists: refused (a baseline does this job here).
@@ -141,9 +144,10 @@ impl AllowlistDef {
                 "allowlist condition {condition:?} is not supported (only \"OR\")"
             ));
         }
-        if let Some(target) = self.regex_target.as_deref().filter(|t| *t != "secret") {
+        let targets = ["secret", "match", "line"];
+        if let Some(target) = (self.regex_target.as_deref()).filter(|t| !targets.contains(t)) {
             return Some(format!(
-                "allowlist regexTarget {target:?} is not supported (only \"secret\")"
+                "allowlist regexTarget {target:?} is not one of \"secret\", \"match\", \"line\""
             ));
         }
         (!self.commits.is_empty()).then(|| {
@@ -193,20 +197,43 @@ impl Rule {
 /// Matches that are not findings.
 #[derive(Debug, Default)]
 pub(crate) struct Allowlist {
+    /// Tested against the secret.
     pub(crate) regexes: Vec<Regex>,
+    /// Tested against the rule's whole match (`regexTarget = "match"`).
+    pub(crate) match_regexes: Vec<Regex>,
+    /// Tested against the line the secret is on (`regexTarget = "line"`).
+    pub(crate) line_regexes: Vec<Regex>,
     pub(crate) paths: Vec<Regex>,
     pub(crate) stopwords: Vec<String>,
 }
 
+/// Where a candidate secret was found, for an allowlist to judge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) secret: &'a str,
+    pub(crate) matched: &'a str,
+    pub(crate) line: &'a str,
+}
+
 impl Allowlist {
-    pub(crate) fn allows(&self, path: &str, secret: &str) -> bool {
-        self.paths.iter().any(|p| p.is_match(path))
-            || self.regexes.iter().any(|r| r.is_match(secret))
-            || self.stopwords.iter().any(|w| {
-                secret
-                    .to_ascii_lowercase()
-                    .contains(&w.to_ascii_lowercase())
-            })
+    pub(crate) fn allows(&self, c: Candidate<'_>) -> bool {
+        self.paths.iter().any(|p| p.is_match(c.path))
+            || self.regexes.iter().any(|r| r.is_match(c.secret))
+            || self.match_regexes.iter().any(|r| r.is_match(c.matched))
+            || self.line_regexes.iter().any(|r| r.is_match(c.line))
+            || self
+                .stopwords
+                .iter()
+                .any(|w| (c.secret.to_ascii_lowercase()).contains(&w.to_ascii_lowercase()))
+    }
+
+    fn extend(&mut self, other: Self) {
+        self.regexes.extend(other.regexes);
+        self.match_regexes.extend(other.match_regexes);
+        self.line_regexes.extend(other.line_regexes);
+        self.paths.extend(other.paths);
+        self.stopwords.extend(other.stopwords);
     }
 }
 
@@ -290,8 +317,12 @@ impl RuleSet {
                 "`[extend] path = {path:?}` is not supported: copy that file's rules into this one"
             )));
         }
-        let lists = (parsed.allowlist.iter().chain(&parsed.allowlists))
-            .chain(parsed.rules.iter().flat_map(|r| &r.allowlists));
+        let lists = (parsed.allowlist.iter().chain(&parsed.allowlists)).chain(
+            parsed
+                .rules
+                .iter()
+                .flat_map(|r| r.allowlists.iter().chain(&r.allowlist)),
+        );
         if let Some(problem) = lists.filter_map(AllowlistDef::unsupported).next() {
             return Err(invalid(problem));
         }
@@ -306,8 +337,13 @@ impl RuleSet {
         let allowlist = |rule: &str, defs: &[&AllowlistDef]| -> Result<Allowlist, RuleError> {
             let mut list = Allowlist::default();
             for def in defs {
+                let target = match def.regex_target.as_deref() {
+                    Some("match") => &mut list.match_regexes,
+                    Some("line") => &mut list.line_regexes,
+                    _ => &mut list.regexes,
+                };
                 for r in &def.regexes {
-                    list.regexes.push(compile(rule, r)?);
+                    target.push(compile(rule, r)?);
                 }
                 for p in &def.paths {
                     list.paths.push(compile(rule, p)?);
@@ -322,9 +358,7 @@ impl RuleSet {
             .chain(parsed.allowlists.iter())
             .collect();
         let global = allowlist("allowlist", &globals)?;
-        set.allowlist.regexes.extend(global.regexes);
-        set.allowlist.paths.extend(global.paths);
-        set.allowlist.stopwords.extend(global.stopwords);
+        set.allowlist.extend(global);
         let mut seen = std::collections::BTreeSet::new();
         for def in parsed.rules {
             if def.id.is_empty() || !seen.insert(def.id.clone()) {
@@ -333,7 +367,7 @@ impl RuleSet {
                     problem: format!("rule id {:?} is empty or given twice", def.id),
                 });
             }
-            let lists: Vec<&AllowlistDef> = def.allowlists.iter().collect();
+            let lists: Vec<&AllowlistDef> = def.allowlists.iter().chain(&def.allowlist).collect();
             // A team's rules are compiled now, so a bad pattern is an error naming the file and
             // the rule; the built-in ones (tested) only when a text first selects them, so a
             // small scan (a pre-commit hook) does not compile forty regexes it never runs.

@@ -309,7 +309,7 @@ fn disabled_rules_leave_builtin_rules_out_and_unsupported_gitleaks_keys_are_erro
             "condition",
         ),
         (
-            "[[allowlists]]\nregexTarget = \"line\"\nregexes = ['''x''']\n",
+            "[[allowlists]]\nregexTarget = \"everything\"\nregexes = ['''x''']\n",
             "regexTarget",
         ),
         ("[[allowlists]]\ncommits = [\"abc123\"]\n", "commits"),
@@ -331,4 +331,29 @@ fn disabled_rules_leave_builtin_rules_out_and_unsupported_gitleaks_keys_are_erro
          condition = \"OR\"\nregexTarget = \"secret\"\nregexes = ['''r_0{{8}}''']\n"
     );
     RuleSet::parse("team.toml", &labelled).unwrap();
+}
+
+#[test]
+fn allowlist_regexes_test_the_secret_the_match_or_the_line_as_regex_target_says() {
+    let rules = |allowlist: &str| {
+        let text = format!(
+            "[[rules]]\nid = \"acme\"\nregex = '''acme_key=(acme_[a-z0-9]{{24}})'''\n\
+             keywords = [\"acme_\"]\n{allowlist}"
+        );
+        Scanner::new(RuleSet::parse("team.toml", &text).unwrap())
+    };
+    let line = "let k = \"acme_key=acme_k3j9x7q2m5n8p1w4z6r0t2y5\"; // fixture";
+    let found = |scanner: &Scanner| scanner.scan_text("src/a.rs", line).findings.len();
+    assert_eq!(found(&rules("")), 1);
+    // The secret does not hold `acme_key=`, the match does; only the line says `fixture`.
+    let by = |target: &str, regex: &str| {
+        format!("[[rules.allowlists]]\nregexTarget = \"{target}\"\nregexes = ['''{regex}''']\n")
+    };
+    assert_eq!(found(&rules(&by("secret", "^acme_key="))), 1);
+    assert_eq!(found(&rules(&by("match", "^acme_key="))), 0);
+    assert_eq!(found(&rules(&by("match", "fixture"))), 1);
+    assert_eq!(found(&rules(&by("line", "// fixture$"))), 0);
+    // gitleaks before 8.21: one `[rules.allowlist]` per rule.
+    let legacy = "[rules.allowlist]\nregexTarget = \"line\"\nregexes = ['''fixture''']\n";
+    assert_eq!(found(&rules(legacy)), 0);
 }
