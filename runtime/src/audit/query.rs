@@ -36,19 +36,30 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
     }
 }
 
-/// The time column's text: RFC 3339 in UTC.
+/// The time column's text: RFC 3339 in UTC (as given when it cannot be said in UTC: a time at
+/// the edge of the representable range).
 pub(crate) fn time_text(time: OffsetDateTime) -> String {
-    time.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
+    let utc = time.checked_to_offset(time::UtcOffset::UTC).unwrap_or(time);
+    utc.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
 /// The whole seconds of `time` in UTC as `YYYY-MM-DDTHH:MM:SS`: a prefix of the column text of
-/// every entry in that second, and greater than that of every entry of an earlier second.
-fn second_text(time: OffsetDateTime) -> String {
-    let utc = time.to_offset(time::UtcOffset::UTC);
-    let text = time_text(utc.replace_nanosecond(0).unwrap_or(utc));
-    text.trim_end_matches('Z').to_owned()
+/// every entry in that second, and greater than that of every entry of an earlier second. `None`
+/// for a time that cannot be said in UTC.
+fn second_text(time: OffsetDateTime) -> Option<String> {
+    let utc = time.checked_to_offset(time::UtcOffset::UTC)?;
+    let whole = utc.replace_nanosecond(0).ok()?;
+    let text = whole
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(text.trim_end_matches('Z').to_owned())
+}
+
+/// The trace id of a `traceparent`: its 32 characters after the version (`00-<trace id>-...`),
+/// as the filter column holds it (SQL's `substr(traceparent, 4, 32)`).
+pub(crate) fn trace_id(traceparent: &str) -> String {
+    traceparent.chars().skip(3).take(32).collect()
 }
 
 /// The smallest text greater than every text that starts with `prefix` (in byte order), or
@@ -106,9 +117,8 @@ impl AuditQuery {
                 .is_none_or(|r| data.resource.as_deref() == Some(r))
             && self.outcome.is_none_or(|o| data.outcome == o)
             && self.event_type.as_deref().is_none_or(|t| e.event_type == t)
-            && self.trace_id.as_deref().is_none_or(|t| {
-                e.traceparent.as_deref().and_then(|p| p.split('-').nth(1)) == Some(t)
-            })
+            && (self.trace_id.as_deref())
+                .is_none_or(|t| e.traceparent.as_deref().map(trace_id).as_deref() == Some(t))
     }
 }
 
@@ -125,13 +135,16 @@ impl SqlAuditStore {
         limit: i64,
     ) -> Result<Vec<StoredEntry>, AuditError> {
         let mut filter = Conditions::default();
-        if let Some(since) = query.since {
-            filter.and("time >= ?", second_text(since));
+        // A bound that cannot be written in UTC (the ends of the time range) leaves its
+        // condition out: the exact check on the entries returned still applies it.
+        if let Some(since) = query.since.and_then(second_text) {
+            filter.and("time >= ?", since);
         }
-        if let Some(until) = query.until {
-            // Entries of `until`'s own second compare greater than its second's text; the
-            // caller drops those at or after `until` itself.
-            filter.and("time < ?", second_text(until + time::Duration::SECOND));
+        // Entries of `until`'s own second compare greater than its second's text; the caller
+        // drops those at or after `until` itself.
+        let until = (query.until).and_then(|t| t.checked_add(time::Duration::SECOND));
+        if let Some(until) = until.and_then(second_text) {
+            filter.and("time < ?", until);
         }
         if let Some(actor) = &query.actor {
             filter.and("(actor = ? OR client_id = ?)", actor.clone());
@@ -203,7 +216,7 @@ mod tests {
     #[test]
     fn a_seconds_text_orders_between_the_seconds_of_column_texts() {
         let t = time::macros::datetime!(2026-12-03 15:52:06.5 UTC);
-        let second = second_text(t);
+        let second = second_text(t).unwrap();
         assert_eq!(second, "2026-12-03T15:52:06");
         assert!(time_text(t).as_str() >= second.as_str());
         let whole = time::macros::datetime!(2026-12-03 15:52:06 UTC);
@@ -211,6 +224,10 @@ mod tests {
         let before = time::macros::datetime!(2026-12-03 15:52:05.999 UTC);
         assert!(time_text(before).as_str() < second.as_str());
         let offset = time::macros::datetime!(2026-12-03 16:52:06 +01:00);
-        assert_eq!(second_text(offset), second);
+        assert_eq!(second_text(offset), Some(second));
+        // The ends of the range: no panic, no bound.
+        let edge = time::macros::datetime!(9999-12-31 23:30:00 -01:00);
+        assert_eq!(second_text(edge), None);
+        assert!(time_text(edge).starts_with("9999-12-31T23:30:00"));
     }
 }

@@ -111,16 +111,20 @@ impl SqlAuditStore {
     /// one transaction, serialized across connections.
     async fn add_filter_columns(&self) -> Result<(), AuditError> {
         let mut tx = self.begin().await?;
-        if self.postgres {
+        // Under a lock, look again: another process may have added them since the probe.
+        let present = if self.postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
                 .execute(&mut *tx)
                 .await?;
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_name = 'palisade_audit_log' AND column_name = 'action' \
+             AND table_schema = current_schema()"
         } else {
-            let present = "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'action'";
-            let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
-            if count > 0 {
-                return Ok(());
-            }
+            "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'action'"
+        };
+        let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
+        if count > 0 {
+            return Ok(());
         }
         // PostgreSQL compares the columns byte by byte ("C"), as SQLite does, so an action
         // prefix is a range of the index whatever the database's collation.
@@ -151,6 +155,17 @@ impl SqlAuditStore {
         ddl.push_str(&format!(
             "UPDATE palisade_audit_log SET {};\n",
             fill.join(", ")
+        ));
+        // Times written with another offset, in UTC like the new ones (to the microsecond on
+        // PostgreSQL, the millisecond on SQLite: the column orders entries to the second, the
+        // exact check reads the entry).
+        let utc = if self.postgres {
+            "to_char(CAST(palisade_audit_log.time AS timestamptz) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        } else {
+            "strftime('%Y-%m-%dT%H:%M:%fZ', time)"
+        };
+        ddl.push_str(&format!(
+            "UPDATE palisade_audit_log SET time = {utc} WHERE time NOT LIKE '%Z';\n"
         ));
         let indexed = FILTER_COLUMNS.iter().map(|(column, _)| *column);
         for column in indexed.chain(["event_type"]) {
@@ -225,9 +240,7 @@ impl SqlAuditStore {
                     let hash = chain_hash(&prev, &json);
                     let data = &entry.data;
                     let actor = data.actor.as_ref();
-                    let trace_id = (entry.traceparent.as_deref())
-                        .and_then(|p| p.split('-').nth(1))
-                        .map(str::to_owned);
+                    let trace_id = entry.traceparent.as_deref().map(super::query::trace_id);
                     query = query
                         .bind(chain.to_owned())
                         .bind(seq)

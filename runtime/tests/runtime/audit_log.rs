@@ -319,9 +319,21 @@ async fn filter_columns_upgrade(url: &str) {
                 .unwrap();
         }
     }
+    // An older store wrote times with the offset they came with: the first entry's, at -05:00.
+    let offset = "UPDATE palisade_audit_log SET time = '2030-03-17T12:46:40-05:00' \
+                  WHERE chain = 'acme' AND seq = 1";
+    sqlx::raw_sql(offset).execute(store.pool()).await.unwrap();
     store.pool().close().await;
     let store = SqlAuditStore::connect(url).await.unwrap();
+    let at = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
     let queries = [
+        AuditQuery {
+            since: Some(at("2030-03-17T17:00:00Z")),
+            until: Some(at("2030-03-17T17:47:00Z")),
+            ..AuditQuery::default()
+        },
         AuditQuery {
             actor: Some("client-1".into()),
             action: Some("admin.*".into()),
@@ -723,6 +735,8 @@ async fn shipping_suite(database: &str, audit_database: &str) {
         &spool,
     );
     let tenant = TenantId::new(h.tenant.as_str()).unwrap();
+    // Ids unique to this run: ingest is idempotent by id across runs on one database.
+    let id = |n: usize| format!("{}-outage-{n}", h.tenant);
     let emit = async |sink: &ControlPlaneSink, from: usize, to: usize| {
         let emitter = palisade_runtime::audit::AuditEmitter::spawn(
             "urn:palisade:service:billing",
@@ -734,7 +748,7 @@ async fn shipping_suite(database: &str, audit_database: &str) {
                 .entry("palisade.authz.decision", "invoice.read", Outcome::Success)
                 .tenant(&tenant)
                 .resource(&format!("invoice:{n}"));
-            entry.id = format!("outage-{n}");
+            entry.id = id(n);
             emitter.emit(entry).await;
         }
         emitter.flush().await;
@@ -745,7 +759,7 @@ async fn shipping_suite(database: &str, audit_database: &str) {
     emit(&first, 0, 300).await;
     assert!(first.pending_bytes() > 0);
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    assert!(!stored_ids(&store, &h.tenant).await.contains_key("outage-0"));
+    assert!(!stored_ids(&store, &h.tenant).await.contains_key(&id(0)));
     // The service restarts while the control plane is still down, and goes on emitting.
     first.stop();
     drop(first);
@@ -772,14 +786,10 @@ async fn shipping_suite(database: &str, audit_database: &str) {
     wait_until("the spool drains", async || second.pending_bytes() == 0).await;
     let ids = stored_ids(&store, &h.tenant).await;
     for n in 0..400 {
-        assert_eq!(
-            ids.get(&format!("outage-{n}")),
-            Some(&1),
-            "outage-{n} arrives once"
-        );
+        assert_eq!(ids.get(&id(n)), Some(&1), "entry {n} arrives once");
     }
     assert_eq!(
-        store.sender_of("outage-7").await.unwrap().as_deref(),
+        store.sender_of(&id(7)).await.unwrap().as_deref(),
         Some(client_id.as_str())
     );
     assert_eq!(second.sent(), 400);
