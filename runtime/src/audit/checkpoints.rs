@@ -10,7 +10,7 @@ use super::store::SqlAuditStore;
 
 /// Made on first use by the control plane, which owns its database; a service's own audit store
 /// (whose login cannot create tables) never checkpoints.
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_checkpoint (
+pub(super) const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_checkpoint (
     chain TEXT NOT NULL,
     size BIGINT NOT NULL,
     head TEXT NOT NULL,
@@ -23,6 +23,23 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_checkpoint (
 const PAGE: i64 = 1000;
 
 impl SqlAuditStore {
+    /// Creates the governance tables (checkpoints, ingest, retention, holds) when missing, once
+    /// per store rather than before every statement.
+    pub(crate) async fn log_tables(&self) -> Result<(), AuditError> {
+        let create = async {
+            sqlx::query(TABLE).execute(self.pool()).await?;
+            sqlx::query(super::ingest::TABLE)
+                .execute(self.pool())
+                .await?;
+            sqlx::raw_sql(super::retention::TABLES)
+                .execute(self.pool())
+                .await?;
+            Ok::<(), AuditError>(())
+        };
+        self.log_tables.get_or_try_init(|| create).await?;
+        Ok(())
+    }
+
     /// Signs `chain`'s current head as a checkpoint of `origin` and keeps it; the note. A chain's
     /// head at a given size never changes, so a second checkpoint of the same size keeps the first.
     pub async fn checkpoint(
@@ -32,7 +49,7 @@ impl SqlAuditStore {
         signer: &CheckpointSigner,
         now: OffsetDateTime,
     ) -> Result<String, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         let head = sqlx::query("SELECT seq, hash FROM palisade_audit_head WHERE chain = $1")
             .bind(chain)
             .fetch_optional(self.pool())
@@ -83,7 +100,7 @@ impl SqlAuditStore {
         signer: &CheckpointSigner,
         now: OffsetDateTime,
     ) -> Result<usize, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         let rows = sqlx::query(
             "SELECT h.chain FROM palisade_audit_head h LEFT JOIN \
              (SELECT chain, MAX(size) AS size FROM palisade_audit_checkpoint GROUP BY chain) c \
@@ -105,7 +122,7 @@ impl SqlAuditStore {
         chain: &str,
         from: i64,
     ) -> Result<Vec<(i64, String)>, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         let rows = sqlx::query(
             "SELECT size, note FROM palisade_audit_checkpoint WHERE chain = $1 AND size >= $2 ORDER BY size",
         )
@@ -230,7 +247,7 @@ impl SqlAuditStore {
         signer: &CheckpointSigner,
         now: OffsetDateTime,
     ) -> Result<Purged, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         let mut after = sqlx::query("SELECT MIN(seq) FROM palisade_audit_log WHERE chain = $1")
             .bind(chain)
             .fetch_one(self.pool())

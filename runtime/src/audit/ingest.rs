@@ -6,7 +6,7 @@ use super::store::SqlAuditStore;
 use super::{AuditEntry, AuditError};
 
 /// Made on first use by the control plane (see the checkpoint table).
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_ingest (
+pub(super) const TABLE: &str = "CREATE TABLE IF NOT EXISTS palisade_audit_ingest (
     id TEXT PRIMARY KEY,
     chain TEXT NOT NULL,
     sender TEXT NOT NULL,
@@ -31,7 +31,7 @@ impl SqlAuditStore {
         sender: &str,
         received: time::OffsetDateTime,
     ) -> Result<Ingested, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         let received = received
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -79,7 +79,7 @@ impl SqlAuditStore {
 
     /// The identity that sent the entry `id`, when it was ingested.
     pub async fn sender_of(&self, id: &str) -> Result<Option<String>, AuditError> {
-        sqlx::query(TABLE).execute(self.pool()).await?;
+        self.log_tables().await?;
         Ok(
             sqlx::query("SELECT sender FROM palisade_audit_ingest WHERE id = $1")
                 .bind(id)

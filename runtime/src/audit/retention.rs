@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::AuditError;
 use super::store::SqlAuditStore;
 
-const TABLES: &str = "
+pub(super) const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS palisade_audit_retention (
     chain TEXT PRIMARY KEY,
     days BIGINT NOT NULL,
@@ -58,14 +58,9 @@ fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 impl SqlAuditStore {
-    async fn retention_tables(&self) -> Result<(), AuditError> {
-        sqlx::raw_sql(TABLES).execute(self.pool()).await?;
-        Ok(())
-    }
-
     /// `chain`'s retention, if one was set.
     pub async fn retention(&self, chain: &str) -> Result<Option<Retention>, AuditError> {
-        self.retention_tables().await?;
+        self.log_tables().await?;
         let row = sqlx::query("SELECT days, class FROM palisade_audit_retention WHERE chain = $1")
             .bind(chain)
             .fetch_optional(self.pool())
@@ -87,7 +82,7 @@ impl SqlAuditStore {
         by: &str,
         at: OffsetDateTime,
     ) -> Result<(), AuditError> {
-        self.retention_tables().await?;
+        self.log_tables().await?;
         sqlx::query(
             "INSERT INTO palisade_audit_retention (chain, days, class, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (chain) DO UPDATE SET days = excluded.days, class = excluded.class, \
@@ -105,7 +100,7 @@ impl SqlAuditStore {
 
     /// `chain`'s holds, active ones only unless `all`.
     pub async fn holds(&self, chain: &str, all: bool) -> Result<Vec<Hold>, AuditError> {
-        self.retention_tables().await?;
+        self.log_tables().await?;
         let sql = if all {
             "SELECT id, filter, reason, created_by, created_at, released_at FROM palisade_audit_hold WHERE chain = $1 ORDER BY created_at, id"
         } else {
@@ -135,7 +130,7 @@ impl SqlAuditStore {
         by: &str,
         at: OffsetDateTime,
     ) -> Result<String, AuditError> {
-        self.retention_tables().await?;
+        self.log_tables().await?;
         let id = format!("hold-{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO palisade_audit_hold (id, chain, filter, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -159,7 +154,7 @@ impl SqlAuditStore {
         by: &str,
         at: OffsetDateTime,
     ) -> Result<bool, AuditError> {
-        self.retention_tables().await?;
+        self.log_tables().await?;
         let done = sqlx::query(
             "UPDATE palisade_audit_hold SET released_by = $1, released_at = $2 \
              WHERE chain = $3 AND id = $4 AND released_at IS NULL",

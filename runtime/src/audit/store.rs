@@ -45,6 +45,9 @@ const FILTER_COLUMNS: [(&str, &str); 6] = [
 pub struct SqlAuditStore {
     pool: AnyPool,
     postgres: bool,
+    /// Set once the governance tables (checkpoints, ingest, retention, holds) exist.
+    #[cfg(feature = "audit-log")]
+    pub(crate) log_tables: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// One stored entry with its chain position.
@@ -95,7 +98,12 @@ impl SqlAuditStore {
         if !exists {
             sqlx::raw_sql(MIGRATION).execute(&pool).await?;
         }
-        let store = Self { pool, postgres };
+        let store = Self {
+            pool,
+            postgres,
+            #[cfg(feature = "audit-log")]
+            log_tables: std::sync::Arc::default(),
+        };
         let indexed = sqlx::raw_sql("SELECT action FROM palisade_audit_log WHERE 1 = 0")
             .execute(&store.pool)
             .await

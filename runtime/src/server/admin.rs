@@ -62,7 +62,36 @@ struct Caller {
     client_id: Option<String>,
 }
 
-async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Caller, Problem> {
+/// What a valid, unrevoked access token for the admin audience says of its bearer (the admin
+/// API and the audit API both start here).
+pub(super) struct AdminClaims {
+    /// `tenant_id`.
+    pub(super) tenant: String,
+    /// `roles`.
+    pub(super) roles: Vec<String>,
+    /// `sub`.
+    pub(super) subject: String,
+    /// `client_id`.
+    pub(super) client_id: Option<String>,
+}
+
+impl AdminClaims {
+    /// Whether the token carries `role`.
+    pub(super) fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the token was issued in the configured platform tenant.
+    pub(super) fn in_platform(&self, server: &AuthorizationServer) -> bool {
+        server.config().platform_tenant.as_deref() == Some(self.tenant.as_str())
+    }
+}
+
+/// The bearer's claims: 401 without a live token of this server for [`ADMIN_AUDIENCE`].
+pub(super) async fn admin_claims(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+) -> Result<AdminClaims, Problem> {
     let token = bearer(headers).ok_or_else(Problem::missing_token)?;
     let claims = live_access_token(server, token)
         .await
@@ -76,29 +105,36 @@ async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Cal
     if !audience_ok {
         return Err(Problem::invalid_token());
     }
-    let roles: Vec<&str> = claims
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let tenant = claims
-        .get("tenant_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    // The platform role counts only in the platform tenant: a tenant's own admin could otherwise
-    // mint it for a client of its tenant.
-    let platform = roles.contains(&PLATFORM_ADMIN_ROLE)
-        && server.config().platform_tenant.as_deref() == Some(tenant.as_str());
-    if !platform && !roles.contains(&TENANT_ADMIN_ROLE) {
-        return Err(Problem::forbidden());
-    }
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    Ok(Caller {
-        tenant,
-        platform,
+    let roles = (claims.get("roles").and_then(Value::as_array))
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(AdminClaims {
+        tenant: text("tenant_id").unwrap_or_default(),
+        roles,
         subject: text("sub").unwrap_or_default(),
         client_id: text("client_id"),
+    })
+}
+
+async fn caller(server: &AuthorizationServer, headers: &HeaderMap) -> Result<Caller, Problem> {
+    let claims = admin_claims(server, headers).await?;
+    // The platform role counts only in the platform tenant: a tenant's own admin could otherwise
+    // mint it for a client of its tenant.
+    let platform = claims.has(PLATFORM_ADMIN_ROLE) && claims.in_platform(server);
+    if !platform && !claims.has(TENANT_ADMIN_ROLE) {
+        return Err(Problem::forbidden());
+    }
+    Ok(Caller {
+        tenant: claims.tenant,
+        platform,
+        subject: claims.subject,
+        client_id: claims.client_id,
     })
 }
 

@@ -21,7 +21,7 @@ use ingest::ingest;
 use query::{FilterSpec, query};
 use retention::{add_hold, get_retention, list_holds, put_retention, release_hold};
 
-use super::admin::{ADMIN_AUDIENCE, PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE};
+use super::admin::{PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE, admin_claims};
 use super::endpoints::{bearer, live_access_token};
 use super::{AuthorizationServer, ServerError};
 use crate::audit::{AuditQuery, Outcome, SqlAuditStore, event_type};
@@ -307,40 +307,14 @@ async fn access(
     action: &str,
     manage: bool,
 ) -> Result<Reader, Problem> {
-    let token = bearer(headers).ok_or_else(Problem::missing_token)?;
-    let claims = live_access_token(server, token)
-        .await
-        .map_err(|_| Problem::unavailable())?
-        .ok_or_else(Problem::invalid_token)?;
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == ADMIN_AUDIENCE,
-        Some(Value::Array(a)) => a.iter().any(|v| v == ADMIN_AUDIENCE),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(Problem::invalid_token());
-    }
-    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    let roles: Vec<&str> = claims
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let own = text("tenant_id").unwrap_or_default();
-    let subject = text("sub").unwrap_or_default();
-    let client_id = text("client_id");
-    let in_platform = server.config().platform_tenant.as_deref() == Some(own.as_str());
-    let platform = in_platform
-        && (roles.contains(&PLATFORM_ADMIN_ROLE)
-            || (!manage && roles.contains(&PLATFORM_AUDITOR_ROLE)));
-    let tenant_reader =
-        roles.contains(&TENANT_ADMIN_ROLE) || (!manage && roles.contains(&AUDITOR_ROLE));
+    let claims = admin_claims(server, headers).await?;
+    let platform = claims.in_platform(server)
+        && (claims.has(PLATFORM_ADMIN_ROLE) || (!manage && claims.has(PLATFORM_AUDITOR_ROLE)));
+    let tenant_reader = claims.has(TENANT_ADMIN_ROLE) || (!manage && claims.has(AUDITOR_ROLE));
+    let (own, subject, client_id) = (claims.tenant, claims.subject, claims.client_id);
     let wanted = match (named, platform) {
         (Some(named), true) => named.to_owned(),
-        (None, true) => {
-            return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid request")
-                .with_detail("a platform auditor names the tenant: ?tenant=<id>"));
-        }
+        (None, true) => return Err(bad("a platform auditor names the tenant: ?tenant=<id>")),
         (Some(named), false) if named != own => {
             let mut entry = server
                 .entry(event_type::AUDIT_READ, action, Outcome::Denied)
@@ -360,9 +334,7 @@ async fn access(
         _ if tenant_reader => own,
         _ => return Err(Problem::forbidden()),
     };
-    let tenant = TenantId::new(wanted).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid request").with_detail(e.to_string())
-    })?;
+    let tenant = TenantId::new(wanted).map_err(|e| bad(e.to_string()))?;
     if !server
         .inner
         .store
