@@ -288,11 +288,22 @@ pub fn audit_verified(
                 "entries": r.entries,
                 "checkpoints": r.checkpoints,
                 "trusted_checkpoints": r.trusted,
+                "opened_values": r.opened,
             })
         ),
         (Ok(r), Format::Human) => println!(
-            "verified: tenant {}, entries {} to {} ({}), {} signed checkpoint(s), {} kept checkpoint(s) agree",
-            r.tenant, r.first_seq, r.last_seq, r.entries, r.checkpoints, r.trusted
+            "verified: tenant {}, entries {} to {} ({}), {} signed checkpoint(s), {} kept checkpoint(s) agree{}",
+            r.tenant,
+            r.first_seq,
+            r.last_seq,
+            r.entries,
+            r.checkpoints,
+            r.trusted,
+            if r.opened > 0 {
+                format!(", {} sealed value(s) match their seals", r.opened)
+            } else {
+                String::new()
+            }
         ),
         (Err(e), Format::Json) => println!(
             "{}",

@@ -47,6 +47,7 @@ fn main() -> Result<(), String> {
             id: format!("{seq:08x}"),
             hash: hash.clone(),
             entry: json,
+            openings: None,
         });
         prev = hash;
     }

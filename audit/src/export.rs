@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::{GENESIS, chain_hash};
 use crate::checkpoint::{Checkpoint, verify_checkpoint};
+use crate::seal::Openings;
 
 /// The export format's version, in its header.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -44,6 +45,9 @@ pub enum ExportLine {
         hash: String,
         /// The entry's JSON, as the chain hashed it.
         entry: String,
+        /// In an unredacted export, the values of the entry's sealed fields with their salts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        openings: Option<Openings>,
     },
 }
 
@@ -62,6 +66,8 @@ pub struct ExportReport {
     pub checkpoints: u64,
     /// Earlier checkpoints the tenant kept that the export agrees with.
     pub trusted: u64,
+    /// Sealed values the export opened (an unredacted export), each checked against its seal.
+    pub opened: u64,
 }
 
 /// How an export fails to be the log its checkpoints sign.
@@ -83,6 +89,9 @@ pub enum Tamper {
     /// The chain at `seq` differs from a checkpoint the tenant kept: history was rewritten
     /// (and perhaps re-signed).
     Rewritten,
+    /// The value an unredacted export gives for this field (its dotted path) is not the one
+    /// sealed in the entry: changed beside the chain.
+    BadOpening(String),
 }
 
 /// Why verification failed.
@@ -130,6 +139,7 @@ fn describe(tamper: &Tamper) -> String {
         Tamper::Truncated => "a signed checkpoint covers entries up to here that the export does not hold".to_owned(),
         Tamper::Uncovered => "this entry and those after it are covered by no signed checkpoint".to_owned(),
         Tamper::Rewritten => "the chain up to here differs from the checkpoint you kept: history was rewritten".to_owned(),
+        Tamper::BadOpening(field) => format!("the value given for {field} is not the one sealed in the entry: changed"),
     }
 }
 
@@ -150,6 +160,7 @@ struct Flat {
     id: Option<String>,
     hash: Option<String>,
     entry: Option<String>,
+    openings: Option<Openings>,
 }
 
 /// Parses one line of an export.
@@ -166,6 +177,7 @@ fn parse_line(text: &str, number: u64) -> Result<ExportLine, VerifyError> {
         id,
         hash,
         entry,
+        openings,
     } = serde_json::from_str(text).map_err(|e| format_error(number, e.to_string()))?;
     fn need<T>(value: Option<T>, kind: &str, field: &str, number: u64) -> Result<T, VerifyError> {
         value.ok_or_else(|| format_error(number, format!("a {kind} line without {field}")))
@@ -176,6 +188,7 @@ fn parse_line(text: &str, number: u64) -> Result<ExportLine, VerifyError> {
             id: need(id, &kind, "id", number)?,
             hash: need(hash, &kind, "hash", number)?,
             entry: need(entry, &kind, "entry", number)?,
+            openings,
         },
         "checkpoint" => ExportLine::Checkpoint {
             note: need(note, &kind, "note", number)?,
@@ -320,6 +333,7 @@ pub fn verify_export(
     let mut prev = prev_hash;
     let mut expected = first_seq;
     let mut entries = 0u64;
+    let mut opened = 0u64;
     let mut item = pending;
     while let Some((line, current)) = item.take() {
         let ExportLine::Entry {
@@ -327,6 +341,7 @@ pub fn verify_export(
             id,
             hash,
             entry,
+            openings,
         } = current
         else {
             return Err(format_error(line, "checkpoints come before the entries"));
@@ -358,6 +373,16 @@ pub fn verify_export(
                     Tamper::CheckpointMismatch
                 },
             });
+        }
+        if let Some(openings) = &openings {
+            if let Err(field) = check_openings(&entry, openings) {
+                return Err(VerifyError::Tampered {
+                    seq,
+                    id: Some(id),
+                    tamper: Tamper::BadOpening(field),
+                });
+            }
+            opened += openings.len() as u64;
         }
         prev = recomputed;
         entries += 1;
@@ -392,7 +417,25 @@ pub fn verify_export(
         entries,
         checkpoints,
         trusted: kept,
+        opened,
     })
+}
+
+/// Checks that every opening opens the sealed text at its field of the entry; the error names
+/// the first field that it does not.
+fn check_openings(entry: &str, openings: &Openings) -> Result<(), String> {
+    let json: serde_json::Value =
+        serde_json::from_str(entry).map_err(|_| "the entry".to_owned())?;
+    for (path, opening) in openings {
+        let sealed = path
+            .split('.')
+            .try_fold(&json, |value, key| value.get(key))
+            .and_then(serde_json::Value::as_str);
+        if !sealed.is_some_and(|sealed| opening.opens(sealed)) {
+            return Err(path.clone());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -458,6 +501,7 @@ mod tests {
                     id: id.clone(),
                     hash: hash.clone(),
                     entry: entry.clone(),
+                    openings: None,
                 }),
         );
         lines
@@ -508,6 +552,50 @@ mod tests {
                 report.checkpoints
             ),
             (1, 6, 6, 2)
+        );
+    }
+
+    #[test]
+    fn a_sealed_value_verifies_redacted_or_opened_and_a_changed_opening_is_named() {
+        use crate::seal::{Opening, seal_value};
+        let signer = signer();
+        let opening = Opening {
+            salt: "5a17".into(),
+            value: "alice@example.com".into(),
+        };
+        let sealed = seal_value(&opening.salt, &opening.value);
+        let json = format!(r#"{{"id":"e1","data":{{"actor":{{"subject":"{sealed}"}}}}}}"#);
+        let entries = vec![(1, "e1".to_owned(), json.clone(), chain_hash(GENESIS, &json))];
+        let redacted = export(&signer, &entries, 1, GENESIS, &[1]);
+        assert!(
+            !String::from_utf8(text(&redacted))
+                .unwrap()
+                .contains("alice")
+        );
+        assert_eq!(verify(&redacted, &signer, &[]).unwrap().opened, 0);
+        let with = |opening: Opening, path: &str| {
+            let mut lines = redacted.clone();
+            if let ExportLine::Entry { openings, .. } = &mut lines[2] {
+                *openings = Some([(path.to_owned(), opening)].into());
+            }
+            verify(&lines, &signer, &[])
+        };
+        let report = with(opening.clone(), "data.actor.subject").unwrap();
+        assert_eq!((report.entries, report.opened), (1, 1));
+        let changed = Opening {
+            value: "mallory@example.com".into(),
+            ..opening.clone()
+        };
+        assert_eq!(
+            tamper(with(changed, "data.actor.subject")),
+            (1, Tamper::BadOpening("data.actor.subject".into()))
+        );
+        let error = with(opening, "data.reason").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("data.reason is not the one sealed"),
+            "{error}"
         );
     }
 

@@ -11,9 +11,11 @@ mod chain;
 mod checkpoint;
 #[cfg(feature = "checkpoints")]
 mod export;
+mod seal;
 
 pub use chain::{GENESIS, chain_hash};
 #[cfg(feature = "checkpoints")]
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, verify_checkpoint};
 #[cfg(feature = "checkpoints")]
 pub use export::{EXPORT_FORMAT, ExportLine, ExportReport, Tamper, VerifyError, verify_export};
+pub use seal::{Opening, Openings, SEALED_PREFIX, seal_value};

@@ -44,6 +44,7 @@ fn export(
             id: format!("e{seq}"),
             hash,
             entry,
+            openings: None,
         });
     }
     let mut lines = vec![ExportLine::Header {

@@ -137,13 +137,15 @@ impl SqlAuditStore {
 
     /// A tenant's export as JSON lines: a checkpoint is signed now, then the header, every kept
     /// checkpoint from the first exported entry on, and the entries up to the new checkpoint
-    /// (entries appended meanwhile are left to the next export). Read a page at a time.
+    /// (entries appended meanwhile are left to the next export). Read a page at a time. Sealed
+    /// values stay sealed (redacted) unless `unredacted`: then each entry carries its openings.
     pub async fn export(
         &self,
         chain: &str,
         origin: &str,
         signer: &CheckpointSigner,
         now: OffsetDateTime,
+        unredacted: bool,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, AuditError>> + Send + 'static, AuditError> {
         self.checkpoint(chain, origin, signer, now).await?;
         let first = sqlx::query("SELECT MIN(seq) FROM palisade_audit_log WHERE chain = $1")
@@ -184,7 +186,7 @@ impl SqlAuditStore {
                     return Ok(None);
                 }
                 let rows = sqlx::query(
-                    "SELECT seq, id, hash, entry FROM palisade_audit_log \
+                    "SELECT seq, id, hash, entry, openings FROM palisade_audit_log \
                      WHERE chain = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
                 )
                 .bind(&chain)
@@ -197,11 +199,16 @@ impl SqlAuditStore {
                 let mut next = after;
                 for row in &rows {
                     let seq: i64 = row.try_get(0)?;
+                    let openings = match row.try_get::<Option<String>, _>(4)? {
+                        Some(openings) if unredacted => Some(serde_json::from_str(&openings)?),
+                        _ => None,
+                    };
                     out.extend(line(&ExportLine::Entry {
                         seq: u64::try_from(seq).unwrap_or_default(),
                         id: row.try_get(1)?,
                         hash: row.try_get(2)?,
                         entry: row.try_get(3)?,
+                        openings,
                     })?);
                     next = seq;
                 }
@@ -266,7 +273,7 @@ impl SqlAuditStore {
         let mut cut = None;
         'scan: loop {
             let rows = sqlx::query(
-                "SELECT seq, entry, hash FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                "SELECT seq, entry, hash, openings FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .bind(chain)
             .bind(after)
@@ -278,8 +285,9 @@ impl SqlAuditStore {
             }
             for row in &rows {
                 let seq: i64 = row.try_get(0)?;
-                let entry: crate::audit::AuditEntry =
-                    serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+                // Opened: a hold's filter (an actor) matches the values, not their seals.
+                let entry =
+                    super::store::read_entry(&row.try_get::<String, _>(1)?, row.try_get(3)?)?;
                 if seq >= last || entry.time >= cutoff || held(&entry) {
                     break 'scan;
                 }

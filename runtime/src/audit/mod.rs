@@ -12,6 +12,8 @@ mod query;
 mod remote;
 #[cfg(feature = "audit-log")]
 mod retention;
+#[cfg(feature = "sql")]
+mod seal;
 mod sink;
 #[cfg(feature = "sql")]
 mod store;
@@ -28,6 +30,8 @@ pub use query::AuditQuery;
 pub use remote::{ControlPlaneConfig, ControlPlaneSink};
 #[cfg(feature = "audit-log")]
 pub use retention::{Hold, Retention};
+#[cfg(feature = "sql")]
+pub use seal::SealedField;
 
 /// The audience a service's token names to ship audit entries to the control plane.
 pub const AUDIT_AUDIENCE: &str = "palisade-audit";
@@ -51,6 +55,11 @@ pub enum AuditError {
     #[cfg(feature = "sql")]
     #[error("audit store: {0}")]
     Sql(#[from] sqlx::Error),
+    /// A stored entry's sealed value (the field's path) does not match the opening kept beside
+    /// it: the opening was changed outside the store.
+    #[cfg(feature = "sql")]
+    #[error("audit store: the value kept for the sealed field {0} does not match its seal")]
+    Sealed(String),
     /// The `control_plane` sink was asked for without its settings (`[audit.control_plane]`).
     #[error(
         "audit sink \"control_plane\" needs audit.control_plane (url, client_id, client_secret, spool)"

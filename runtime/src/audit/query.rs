@@ -1,6 +1,5 @@
 //! `SqlAuditStore::query`: the entries of one chain that match a filter, in sequence order, found through the indexed filter columns rather than by reading every entry.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::store::{SqlAuditStore, StoredEntry};
@@ -177,7 +176,7 @@ impl SqlAuditStore {
         // the entries of just those: sorting a wide match (an action prefix) by sequence then
         // touches only index entries, not every matching row.
         let sql = format!(
-            "SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq IN \
+            "SELECT seq, entry, openings FROM palisade_audit_log WHERE chain = $1 AND seq IN \
              (SELECT seq FROM palisade_audit_log WHERE chain = $1 AND seq > $2{sql} \
              ORDER BY seq LIMIT ${n}) ORDER BY seq"
         );
@@ -188,15 +187,7 @@ impl SqlAuditStore {
             statement = statement.bind(value);
         }
         let rows = statement.bind(limit).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|row| {
-                let entry: String = row.try_get(1)?;
-                Ok(StoredEntry {
-                    seq: row.try_get(0)?,
-                    entry: serde_json::from_str(&entry)?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::store::stored_entry).collect()
     }
 }
 

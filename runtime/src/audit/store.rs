@@ -6,6 +6,7 @@ use futures_util::future::BoxFuture;
 use palisade_audit::{GENESIS, chain_hash};
 use sqlx::{AnyPool, Row};
 
+use super::seal::{self, SealedField};
 use super::{AuditEntry, AuditError, AuditSink};
 
 const MIGRATION: &str = "
@@ -45,6 +46,8 @@ const FILTER_COLUMNS: [(&str, &str); 6] = [
 pub struct SqlAuditStore {
     pool: AnyPool,
     postgres: bool,
+    /// The fields sealed on append ([`SealedField::DEFAULT`] unless [`SqlAuditStore::sealing`]).
+    sealed_fields: std::sync::Arc<[SealedField]>,
     /// Set once the governance tables (checkpoints, ingest, retention, holds) exist.
     #[cfg(feature = "audit-log")]
     pub(crate) log_tables: std::sync::Arc<tokio::sync::OnceCell<()>>,
@@ -101,6 +104,7 @@ impl SqlAuditStore {
         let store = Self {
             pool,
             postgres,
+            sealed_fields: SealedField::DEFAULT.into(),
             #[cfg(feature = "audit-log")]
             log_tables: std::sync::Arc::default(),
         };
@@ -111,7 +115,44 @@ impl SqlAuditStore {
         if !indexed {
             store.add_filter_columns().await?;
         }
+        let sealable = sqlx::raw_sql("SELECT openings FROM palisade_audit_log WHERE 1 = 0")
+            .execute(&store.pool)
+            .await
+            .is_ok();
+        if !sealable {
+            store.add_openings_column().await?;
+        }
         Ok(store)
+    }
+
+    /// Seals `fields` of the entries appended from now on instead of [`SealedField::DEFAULT`]
+    /// (none: every value in the hashed entry, exported as it is).
+    pub fn sealing(mut self, fields: &[SealedField]) -> Self {
+        self.sealed_fields = fields.into();
+        self
+    }
+
+    /// Adds the column that keeps sealed values beside the chain (stores made before sealing).
+    async fn add_openings_column(&self) -> Result<(), AuditError> {
+        let mut tx = self.begin().await?;
+        let present = if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
+                .execute(&mut *tx)
+                .await?;
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_name = 'palisade_audit_log' AND column_name = 'openings' \
+             AND table_schema = current_schema()"
+        } else {
+            "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'openings'"
+        };
+        let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
+        if count == 0 {
+            sqlx::raw_sql("ALTER TABLE palisade_audit_log ADD COLUMN openings TEXT")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Adds the filter columns and their indexes (one per filter, each ending in the sequence so
@@ -243,7 +284,7 @@ impl SqlAuditStore {
             for chunk in entries.chunks(self.rows_per_insert()) {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
                 for entry in chunk {
-                    let json = serde_json::to_string(entry)?;
+                    let (json, openings) = seal::seal(entry, &self.sealed_fields)?;
                     seq += 1;
                     let hash = chain_hash(&prev, &json);
                     let data = &entry.data;
@@ -263,7 +304,8 @@ impl SqlAuditStore {
                         .bind(data.action.clone())
                         .bind(data.resource.clone())
                         .bind(super::query::outcome_text(data.outcome))
-                        .bind(trace_id);
+                        .bind(trace_id)
+                        .bind(openings);
                 }
                 query.execute(&mut **tx).await?;
             }
@@ -287,21 +329,13 @@ impl SqlAuditStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEntry>, AuditError> {
-        let rows = sqlx::query("SELECT seq, entry FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        let rows = sqlx::query("SELECT seq, entry, openings FROM palisade_audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3")
             .bind(chain)
             .bind(after)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let entry: String = row.try_get(1)?;
-                Ok(StoredEntry {
-                    seq: row.try_get(0)?,
-                    entry: serde_json::from_str(&entry)?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_entry).collect()
     }
 
     /// Recomputes a chain from its first entry and checks it against the stored hashes and the
@@ -310,7 +344,7 @@ impl SqlAuditStore {
         &self,
         chain: &str,
     ) -> Result<Result<VerifyReport, ChainBreak>, AuditError> {
-        let rows = sqlx::query("SELECT seq, id, entry, prev_hash, hash FROM palisade_audit_log WHERE chain = $1 ORDER BY seq")
+        let rows = sqlx::query("SELECT seq, id, entry, prev_hash, hash, openings FROM palisade_audit_log WHERE chain = $1 ORDER BY seq")
             .bind(chain)
             .fetch_all(&self.pool)
             .await?;
@@ -354,6 +388,15 @@ impl SqlAuditStore {
             if recomputed != hash {
                 return broken(seq, Some(id), "entry content does not match its hash");
             }
+            if let Some(openings) = row.try_get::<Option<String>, _>(5)?
+                && seal::check(&json, &openings).is_err()
+            {
+                return broken(
+                    seq,
+                    Some(id),
+                    "a value kept beside the entry does not match its seal",
+                );
+            }
             prev = hash;
             expected_seq += 1;
         }
@@ -388,6 +431,23 @@ impl SqlAuditStore {
     }
 }
 
+/// A row of `seq, entry, openings`, its sealed values opened.
+pub(crate) fn stored_entry(row: &sqlx::any::AnyRow) -> Result<StoredEntry, AuditError> {
+    Ok(StoredEntry {
+        seq: row.try_get(0)?,
+        entry: read_entry(&row.try_get::<String, _>(1)?, row.try_get(2)?)?,
+    })
+}
+
+/// A stored entry's JSON with its openings (when sealed), as it was appended.
+pub(crate) fn read_entry(json: &str, openings: Option<String>) -> Result<AuditEntry, AuditError> {
+    let mut entry = serde_json::from_str(json)?;
+    if let Some(openings) = openings {
+        seal::open(&mut entry, &openings)?;
+    }
+    Ok(entry)
+}
+
 impl AuditSink for SqlAuditStore {
     fn write<'a>(&'a self, batch: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), AuditError>> {
         Box::pin(self.append(batch))
@@ -397,10 +457,10 @@ impl AuditSink for SqlAuditStore {
 /// `INSERT ... VALUES ($1, ..., $8), ($9, ...)` for `rows` rows. Numbered placeholders, because
 /// `QueryBuilder<Any>` writes `?`, which PostgreSQL does not accept.
 fn insert_sql(rows: usize) -> String {
-    const COLUMNS: usize = 14;
+    const COLUMNS: usize = 15;
     let mut sql = String::from(
         "INSERT INTO palisade_audit_log (chain, seq, id, time, event_type, entry, prev_hash, hash, \
-         actor, client_id, action, resource, outcome, trace_id) VALUES ",
+         actor, client_id, action, resource, outcome, trace_id, openings) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });

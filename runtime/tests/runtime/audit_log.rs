@@ -166,6 +166,8 @@ async fn suite(database: &str, audit_database: &str) {
         StatusCode::NOT_FOUND
     );
 
+    redaction(&h, &store, &key, &auditor, &admin).await;
+
     // An entry edited in the database: the next export names it.
     let pool = store.pool();
     let edited = 2i64;
@@ -230,6 +232,102 @@ async fn suite(database: &str, audit_database: &str) {
         }
         other => panic!("expected a signed head to catch the rewrite, got {other:?}"),
     }
+}
+
+/// Sealed values (the actor's subject): left out of an export unless an admin asks for an
+/// unredacted one with a reason (audited); both verify offline; `GET /audit` shows the values; a
+/// value changed beside the chain is caught by the store's verification, by the unredacted
+/// export's verifier and by reading it.
+async fn redaction(h: &Harness, store: &SqlAuditStore, key: &str, auditor: &str, admin: &str) {
+    let tenant = TenantId::new(h.tenant.as_str()).unwrap();
+    let person = "alice.sealed@example.com";
+    let entry = AuditEntry::new(
+        "urn:palisade:test:billing",
+        event_type::AUTHZ_DECISION,
+        "note.read",
+        Outcome::Success,
+    )
+    .tenant(&tenant)
+    .actor(person, PrincipalKind::User, Some("billing-web"));
+    store.append(std::slice::from_ref(&entry)).await.unwrap();
+    let (raw,): (String,) = sqlx::query_as("SELECT entry FROM palisade_audit_log WHERE id = $1")
+        .bind(&entry.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        !raw.contains(person) && raw.contains("sealed:sha256:"),
+        "{raw}"
+    );
+
+    let (status, redacted) = get(h, "/audit/export", auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !redacted.contains(person),
+        "a redacted export leaves the value out"
+    );
+    assert_eq!(
+        verify_export(redacted.as_bytes(), key, &[]).unwrap().opened,
+        0
+    );
+    // The query API shows the value to the tenant's readers.
+    let (status, page) = get(h, "/audit?actor=alice.sealed%40example.com", auditor).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(
+        page["items"][0]["entry"]["data"]["actor"]["subject"],
+        person
+    );
+
+    // Unredacted: not for auditors; an admin must give a reason; the export is audited with it.
+    let unredacted = "/audit/export?unredacted=true&reason=subject%20access%20request%2042";
+    assert_eq!(get(h, unredacted, auditor).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = get(h, "/audit/export?unredacted=true", admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("needs a reason"), "{body}");
+    let (status, opened) = get(h, unredacted, admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(opened.contains(person));
+    let report = verify_export(opened.as_bytes(), key, &[]).unwrap();
+    assert!(report.opened >= 1, "{report:?}");
+    h.emitter.flush().await;
+    assert!(
+        h.audit
+            .entries()
+            .iter()
+            .any(|e| e.data.action == "audit.export.unredacted"
+                && e.data.reason.as_deref() == Some("subject access request 42"))
+    );
+
+    // The value changed beside the chain: every reader catches it.
+    let forge = |from: &str, to: &str| {
+        sqlx::query(
+            "UPDATE palisade_audit_log SET openings = REPLACE(openings, $1, $2) WHERE id = $3",
+        )
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .bind(entry.id.clone())
+        .execute(store.pool())
+    };
+    forge(person, "mallory@example.com").await.unwrap();
+    let broken = store.verify(&h.tenant).await.unwrap().unwrap_err();
+    assert_eq!(broken.id.as_deref(), Some(entry.id.as_str()));
+    assert!(broken.reason.contains("seal"), "{broken}");
+    let (_, forged) = get(h, unredacted, admin).await;
+    match verify_export(forged.as_bytes(), key, &[]) {
+        Err(VerifyError::Tampered {
+            tamper: Tamper::BadOpening(field),
+            id,
+            ..
+        }) => {
+            assert_eq!(field, "data.actor.subject");
+            assert_eq!(id.as_deref(), Some(entry.id.as_str()));
+        }
+        other => panic!("expected the forged value caught, got {other:?}"),
+    }
+    assert!(store.entries(&h.tenant, 0, 10_000).await.is_err());
+    forge("mallory@example.com", person).await.unwrap();
+    store.verify(&h.tenant).await.unwrap().unwrap();
 }
 
 /// Without any export, every chain that grew gets a signed checkpoint on the log's interval.

@@ -363,7 +363,18 @@ fn kind(subject: &str, client_id: Option<&str>) -> PrincipalKind {
 impl Reader {
     /// Records the read in the tenant's own chain.
     async fn audited(&self, server: &AuthorizationServer, action: &str, resource: &str) {
-        let entry = server
+        self.audited_for(server, action, resource, None).await;
+    }
+
+    /// [`Reader::audited`], with the caller's reason.
+    async fn audited_for(
+        &self,
+        server: &AuthorizationServer,
+        action: &str,
+        resource: &str,
+        reason: Option<&str>,
+    ) {
+        let mut entry = server
             .entry(event_type::AUDIT_READ, action, Outcome::Success)
             .tenant(&self.tenant)
             .resource(resource)
@@ -372,6 +383,9 @@ impl Reader {
                 kind(&self.subject, self.client_id.as_deref()),
                 self.client_id.as_deref(),
             );
+        if let Some(reason) = reason {
+            entry = entry.reason(reason);
+        }
         server.audit(entry).await;
     }
 }
@@ -460,17 +474,45 @@ async fn sign_checkpoint(
     Ok((StatusCode::CREATED, Json(json!({ "note": note }))).into_response())
 }
 
+/// `GET /audit/export`'s parameters: `unredacted=true` (with a `reason`) asks for the sealed
+/// values too, which only `admin` and `platform-admin` may, and which is audited with the reason.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    tenant: Option<String>,
+    #[serde(default)]
+    unredacted: bool,
+    reason: Option<String>,
+}
+
 async fn export(
     State(server): State<AuthorizationServer>,
     headers: HeaderMap,
-    Query(query): Query<TenantQuery>,
+    Query(query): Query<ExportQuery>,
 ) -> Result<Response, Problem> {
     let log = log(&server)?;
-    let reader = reader(&server, &headers, query.tenant.as_deref(), "audit.export").await?;
+    let (action, resource) = if query.unredacted {
+        ("audit.export.unredacted", "audit:export unredacted")
+    } else {
+        ("audit.export", "audit:export")
+    };
+    let reason = match query.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() => Some(reason),
+        _ if query.unredacted => {
+            return Err(bad("an unredacted export needs a reason: &reason=<why>"));
+        }
+        _ => None,
+    };
+    let reader = access(
+        &server,
+        &headers,
+        query.tenant.as_deref(),
+        action,
+        query.unredacted,
+    )
+    .await?;
     // The read is recorded first: the export then covers its own record.
-    reader
-        .audited(&server, "audit.export", "audit:export")
-        .await;
+    reader.audited_for(&server, action, resource, reason).await;
     server.inner.audit.flush().await;
     let lines = log
         .store
@@ -479,6 +521,7 @@ async fn export(
             &log.origin(&reader.tenant),
             &log.signer,
             now(&server),
+            query.unredacted,
         )
         .await
         .map_err(failed)?;
