@@ -1,4 +1,4 @@
-//! One way to open a sqlx `Any` pool for SQLite or PostgreSQL: WAL mode and a busy timeout on SQLite, exactly one connection to an in-memory database.
+//! One way to open a sqlx `Any` pool for SQLite or PostgreSQL: WAL mode, a busy timeout and a 32 MiB page cache on SQLite, exactly one connection to an in-memory database.
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -12,7 +12,7 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, bool), sqlx::Error> {
         Box::pin(async move {
             if conn.backend_name() == "SQLite" {
                 sqlx::raw_sql(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-32768;",
                 )
                 .execute(&mut *conn)
                 .await?;

@@ -42,13 +42,7 @@ impl SqlAuditStore {
             let mut sql = String::from(
                 "INSERT INTO palisade_audit_ingest (id, chain, sender, received) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let n = i * 4;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-            }
+            super::store::values(&mut sql, chunk.len(), 4, self.is_postgres());
             sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for entry in chunk {
