@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::audit::AuditArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::new::NewArgs;
+use crate::commands::policy::PolicyArgs;
 use crate::commands::scan::ScanArgs;
 use crate::commands::templates::TemplatesArgs;
 use crate::commands::upgrade::UpgradeArgs;
@@ -39,4 +40,6 @@ pub enum Command {
     Scan(ScanArgs),
     /// Audit log tools: verify a tenant's export offline.
     Audit(AuditArgs),
+    /// Policy tools: does a policy change widen access (symbolic check)?
+    Policy(PolicyArgs),
 }

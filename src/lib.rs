@@ -100,6 +100,21 @@ pub enum CliError {
         #[source]
         source: palisade_audit::VerifyError,
     },
+    /// A policy folder does not load (unreadable, or refused with file, line and column).
+    #[error("{}: {source}", path.display())]
+    Policy {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: palisade_policy::LoadError,
+    },
+    /// The policy diff could not be made (no solver, a set that does not fit the new schema).
+    #[error(transparent)]
+    PolicyDiff(palisade_policy::DiffError),
+    /// The diff's async runtime could not start.
+    #[error("starting the policy diff: {0}")]
+    PolicyRuntime(#[source] std::io::Error),
     /// A scan's report file (a baseline, a SARIF log) cannot be written; the old one, if any, is
     /// as it was.
     #[error("cannot write {}: {source}", path.display())]
@@ -129,6 +144,9 @@ impl CliError {
             | Self::ScanOutput { .. }
             | Self::AuditInput { .. }
             | Self::AuditFormat { .. }
+            | Self::Policy { .. }
+            | Self::PolicyDiff(_)
+            | Self::PolicyRuntime(_)
             | Self::ScanStaged(_) => 2,
             Self::Write(error) if error.is_refusal() => 2,
             Self::Upgrade(error) => error.exit_code(),
@@ -144,6 +162,12 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
         let outcome = commands::audit::verify(verify)?;
         ui::audit_verified(&outcome, ui::Format::from_flag(verify.json));
         return Ok(u8::from(outcome.is_err()));
+    }
+    if let cli::Command::Policy(args) = &cli.command {
+        let commands::policy::PolicyCommand::Diff(diff) = &args.command;
+        let report = commands::policy::diff(diff)?;
+        ui::policy_diff(&report, ui::Format::from_flag(diff.json));
+        return Ok(u8::from(report.widens()));
     }
     // `scan` needs no templates: it runs before (and without) loading the catalog, so a
     // pre-commit hook pays only for the scan.
@@ -170,7 +194,9 @@ pub fn run(cli: cli::Cli) -> Result<u8, CliError> {
             ui::checked(&report, ui::Format::from_flag(args.json));
             Ok(u8::from(!report.findings.is_empty()))
         }
-        cli::Command::Scan(_) | cli::Command::Audit(_) => unreachable!("ran above"),
+        cli::Command::Scan(_) | cli::Command::Audit(_) | cli::Command::Policy(_) => {
+            unreachable!("ran above")
+        }
         cli::Command::Templates(args) => {
             ui::templates(&commands::templates::run(&args, &catalog)?);
             Ok(0)

@@ -312,3 +312,63 @@ pub fn audit_verified(
         (Err(e), Format::Human) => eprintln!("NOT verified: {e}"),
     }
 }
+
+/// The report of `palisade policy diff`: each difference with its counterexample request.
+pub fn policy_diff(report: &palisade_policy::DiffReport, format: Format) {
+    use palisade_policy::Change;
+    let name = |change: Change| match change {
+        Change::Widening => "widening",
+        Change::Narrowing => "narrowing",
+        Change::CrossTenant => "cross-tenant",
+        _ => "change",
+    };
+    match format {
+        Format::Json => {
+            let findings: Vec<_> = report
+                .findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "change": name(f.change),
+                        "principal": f.principal,
+                        "action": f.action,
+                        "resource": f.resource,
+                        "counterexample": f.counterexample,
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "widens": report.widens(),
+                    "shapes_checked": report.shapes,
+                    "findings": findings,
+                })
+            );
+        }
+        Format::Human => {
+            for f in &report.findings {
+                println!(
+                    "{}: {} {} {}\n  counterexample: {}",
+                    name(f.change),
+                    f.principal,
+                    f.action,
+                    f.resource,
+                    f.counterexample.replace('\n', "\n  ")
+                );
+            }
+            let verdict = if report.widens() {
+                "the new policy set WIDENS access"
+            } else if report.findings.is_empty() {
+                "no change in what is permitted"
+            } else {
+                "no widening (narrowing only)"
+            };
+            println!(
+                "{verdict}: {} request shape(s) checked symbolically, {} difference(s)",
+                report.shapes,
+                report.findings.len()
+            );
+        }
+    }
+}

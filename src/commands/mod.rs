@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod new;
+pub mod policy;
 pub mod scan;
 pub mod templates;
 pub mod upgrade;

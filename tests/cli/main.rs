@@ -5,6 +5,7 @@ mod determinism;
 mod e2e;
 mod errors;
 mod format;
+mod policy;
 mod prompts;
 mod properties;
 mod releases;
