@@ -37,13 +37,16 @@ fn policies() -> String {
 }
 
 fn engine() -> Arc<PolicyEngine> {
-    let engine = PolicyEngine::load(
+    Arc::new(load())
+}
+
+fn load() -> PolicyEngine {
+    PolicyEngine::load(
         "App",
         &PolicySource::new("schema", SCHEMA),
         &[PolicySource::new("bench.cedar", policies())],
     )
-    .unwrap();
-    Arc::new(engine)
+    .unwrap()
 }
 
 /// Discards entries: the stack benchmark measures the request path, not a sink.
@@ -86,6 +89,7 @@ fn token_validation(c: &mut Criterion) {
 
 fn cedar_decision(c: &mut Criterion) {
     let engine = engine();
+    let uncached = load().decision_cache(0);
     assert_eq!(engine.policy_count(), 51);
     let principal = Principal {
         tenant: TenantId::new("acme").unwrap(),
@@ -106,12 +110,47 @@ fn cedar_decision(c: &mut Criterion) {
     c.bench_function("cedar_decision_51_policies", |b| {
         b.iter(|| {
             black_box(
+                uncached
+                    .authorize(&principal, "write", &resource, &serde_json::Value::Null)
+                    .unwrap(),
+            )
+        })
+    });
+    c.bench_function("cedar_decision_51_policies_cached", |b| {
+        b.iter(|| {
+            black_box(
                 engine
                     .authorize(&principal, "write", &resource, &serde_json::Value::Null)
                     .unwrap(),
             )
         })
     });
+    // Filtering 1,000 retrieval candidates of both tenants: the decisions per second.
+    let candidates: Vec<Resource> = (0..1000)
+        .map(|i| {
+            let tenant = TenantId::new(["acme", "globex"][i % 2]).unwrap();
+            Resource::new("App::Note", format!("n{i}"), &tenant).attr("owner", "bob")
+        })
+        .collect();
+    let allowed = uncached
+        .authorize_batch(&principal, "write", &candidates, &serde_json::Value::Null)
+        .unwrap()
+        .iter()
+        .filter(|d| d.allowed)
+        .count();
+    assert_eq!(allowed, 500, "only the principal's tenant");
+    let mut group = c.benchmark_group("authorize_batch");
+    group.throughput(Throughput::Elements(candidates.len() as u64));
+    group.bench_function("1000_resources_51_policies", |b| {
+        b.iter(|| {
+            black_box(
+                uncached
+                    .authorize_batch(&principal, "write", &candidates, &serde_json::Value::Null)
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
 }
 
 fn whole_stack(c: &mut Criterion) {

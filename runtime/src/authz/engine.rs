@@ -100,6 +100,23 @@ impl Resource {
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }
+
+    /// Its entity type, as declared in the schema.
+    pub fn entity_type(&self) -> &str {
+        &self.entity_type
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its attributes, in the order they were added.
+    pub fn attrs(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
+        self.attrs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
+    }
 }
 
 /// The loaded, validated policy set and its schema.
@@ -118,6 +135,8 @@ pub struct PolicyEngine {
     actions: Option<Entities>,
     /// Policy sets sliced by (action, roles); see [`PolicyEngine::slice`].
     slices: Mutex<HashMap<SliceKey, Arc<PolicySet>>>,
+    /// Decisions by their whole canonical request; see [`PolicyEngine::decision_cache`].
+    decisions: super::cache::DecisionCache,
 }
 
 /// An action and a role list, sorted and without duplicates.
@@ -180,7 +199,17 @@ impl PolicyEngine {
             policies: set,
             authorizer: Authorizer::new(),
             slices: Mutex::new(HashMap::new()),
+            decisions: super::cache::DecisionCache::new(super::cache::DEFAULT_CAPACITY),
         })
+    }
+
+    /// Keeps up to `capacity` decisions (by default 65,536; 0 keeps none). A decision depends only
+    /// on the request, the entities built from it and the policies, which an engine never
+    /// changes, so the key is all of the request (principal with its roles and scopes, action,
+    /// resource with its tenant and attributes, context) and a cached decision is the decision.
+    pub fn decision_cache(mut self, capacity: usize) -> Self {
+        self.decisions = super::cache::DecisionCache::new(capacity);
+        self
     }
 
     /// Decides whether `principal` may do `action` on `resource` in `context` (a JSON object, or `null`).
@@ -191,14 +220,44 @@ impl PolicyEngine {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Decision, AuthzError> {
+        let key = self
+            .decisions
+            .enabled()
+            .then(|| super::cache::key(principal, action, resource, context));
+        if let Some(decision) = key.as_deref().and_then(|k| self.decisions.get(k)) {
+            return Ok(decision);
+        }
         let query = self.query(principal, action, resource, context)?;
-        // `Principal` has public fields, so a hand-built one may hold its roles unsorted or
-        // repeated; slicing searches and caches by role, so it gets them as a sorted set.
-        let mut roles = principal.roles.clone();
-        roles.sort_unstable();
-        roles.dedup();
-        let policies = self.slice(&query.action, action, roles)?;
-        Ok(query.evaluate(&self.authorizer, &policies))
+        let policies = self.slice(&query.action, action, sorted_roles(principal))?;
+        let decision = query.evaluate(&self.authorizer, &policies);
+        if let Some(key) = key {
+            self.decisions.insert(key, &decision);
+        }
+        Ok(decision)
+    }
+
+    /// Decides `action` on each of `resources` for one principal and context (filtering search
+    /// or retrieval results): the policy slice and the principal's entities are built once.
+    /// The decisions are those of [`Self::authorize`], in the order of `resources`.
+    pub fn authorize_batch(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resources: &[Resource],
+        context: &serde_json::Value,
+    ) -> Result<Vec<Decision>, AuthzError> {
+        let Some(first) = resources.first() else {
+            return Ok(Vec::new());
+        };
+        let query = self.query(principal, action, first, context)?;
+        let policies = self.slice(&query.action, action, sorted_roles(principal))?;
+        let mut decisions = Vec::with_capacity(resources.len());
+        decisions.push(query.evaluate(&self.authorizer, &policies));
+        for resource in &resources[1..] {
+            let query = self.query(principal, action, resource, context)?;
+            decisions.push(query.evaluate(&self.authorizer, &policies));
+        }
+        Ok(decisions)
     }
 
     /// The Cedar request and entities of a decision, independent of which policies it evaluates.
@@ -381,6 +440,15 @@ impl PolicyEngine {
     pub fn policy_count(&self) -> usize {
         self.policies.policies().count()
     }
+}
+
+/// The principal's roles as a sorted set: `Principal` has public fields, so a hand-built one may
+/// hold them unsorted or repeated, and slicing searches and caches by role.
+fn sorted_roles(principal: &Principal) -> Vec<String> {
+    let mut roles = principal.roles.clone();
+    roles.sort_unstable();
+    roles.dedup();
+    roles
 }
 
 fn restricted(value: &AttrValue) -> RestrictedExpression {

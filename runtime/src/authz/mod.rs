@@ -1,5 +1,6 @@
 //! The policy engine on Cedar: schema and policies validated at start-up, the fixed tenant-isolation rule, decisions, and the axum guard.
 
+mod cache;
 mod decision;
 mod engine;
 mod guard;

@@ -1,4 +1,4 @@
-//! Policy slicing is only an optimisation: for any principal, sliced decisions equal Cedar's decisions over the whole policy set.
+//! Policy slicing, the decision cache and batches are only optimisations: for any principal, sliced decisions equal Cedar's decisions over the whole policy set, and cached and batched decisions equal uncached ones.
 
 use cedar_policy::Authorizer;
 use serde_json::Value;
@@ -160,4 +160,113 @@ fn sliced_decisions_equal_decisions_over_the_whole_policy_set() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The decision cache and `authorize_batch` return what evaluating one by one would: an engine
+/// with the cache and one without, asked the same random requests drawn from few values (so most
+/// are asked again and hit the cache), with roles and scopes unsorted and repeated, an attribute
+/// given twice (the later wins), an attribute named `tenant` (never the owning tenant), services
+/// and users, never differ; a batch of the same resources decides as they do one by one.
+#[test]
+fn cached_and_batched_decisions_equal_uncached_ones() {
+    let load = || {
+        PolicyEngine::load(
+            "App",
+            &PolicySource::new("schema.cedarschema", SCHEMA),
+            &[PolicySource::new("slicing.cedar", POLICIES)],
+        )
+        .expect("the slicing policies load")
+    };
+    let (cached, uncached) = (load(), load().decision_cache(0));
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    // A pool of requests, asked at random: most are asked again and hit the cache.
+    let pool: Vec<(Principal, &str, Resource)> = (0..CASES / 4)
+        .map(|_| {
+            let principal = Principal {
+                tenant: TenantId::new(rng.pick(&TENANTS)).unwrap(),
+                subject: rng.pick(&SUBJECTS).to_owned(),
+                kind: [PrincipalKind::User, PrincipalKind::Service][rng.below(2)],
+                roles: rng.list(&ROLES, 4),
+                scopes: rng.list(&SCOPES, 2),
+                client_id: [None, Some("web".to_owned())][rng.below(2)].clone(),
+            };
+            let action = rng.pick(&ACTIONS);
+            let mut resource = Resource::new(
+                "App::Note",
+                format!("n{}", rng.below(2)),
+                &TenantId::new(rng.pick(&TENANTS)).unwrap(),
+            )
+            .attr("owner", rng.pick(&SUBJECTS));
+            match rng.below(3) {
+                0 => resource = resource.attr("owner", rng.pick(&SUBJECTS)),
+                1 => resource = resource.attr("tenant", rng.pick(&TENANTS)),
+                _ => {}
+            }
+            (principal, action, resource)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut allowed = 0;
+    for case in 0..CASES * 5 {
+        let (principal, action, resource) = &pool[rng.below(pool.len())];
+        let expected = uncached.authorize(principal, action, resource, &Value::Null);
+        let got = cached.authorize(principal, action, resource, &Value::Null);
+        match (expected, got) {
+            (Ok(expected), Ok(got)) if expected == got => allowed += usize::from(got.allowed),
+            (expected, got) => failures.push(format!(
+                "case {case}: {action} by {principal:?} on {resource:?}: cached {got:?}, uncached {expected:?}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        allowed > 0 && allowed < CASES * 5,
+        "both answers are exercised: {allowed} allowed"
+    );
+    // Two requests that differ only in what the cache key must tell apart.
+    let alice = &pool[0].0;
+    let note = |owner: &str| Resource::new("App::Note", "k", &alice.tenant).attr("owner", owner);
+    let mut editor = alice.clone();
+    editor.roles = vec!["editor".to_owned()];
+    let own = cached.authorize(&editor, "share", &note(&editor.subject), &Value::Null);
+    let other = cached.authorize(&editor, "share", &note("someone-else"), &Value::Null);
+    assert!(own.unwrap().allowed && !other.unwrap().allowed);
+
+    // A batch: one principal, many resources of both tenants, as one by one.
+    let principal = Principal {
+        tenant: TenantId::new("acme").unwrap(),
+        subject: "alice".to_owned(),
+        kind: PrincipalKind::User,
+        roles: vec!["editor".to_owned(), "reader".to_owned()],
+        scopes: vec![],
+        client_id: None,
+    };
+    let resources: Vec<Resource> = (0..50)
+        .map(|i| {
+            Resource::new(
+                "App::Note",
+                format!("b{i}"),
+                &TenantId::new(TENANTS[i % 2]).unwrap(),
+            )
+            .attr("owner", SUBJECTS[i / 2 % 2])
+        })
+        .collect();
+    for action in ACTIONS {
+        let batch = uncached
+            .authorize_batch(&principal, action, &resources, &Value::Null)
+            .unwrap();
+        let one_by_one: Vec<_> = resources
+            .iter()
+            .map(|r| {
+                uncached
+                    .authorize(&principal, action, r, &Value::Null)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(batch, one_by_one, "{action}");
+        if action == "share" {
+            // Only the notes alice owns in her own tenant.
+            assert_eq!(batch.iter().filter(|d| d.allowed).count(), 13, "{batch:?}");
+        }
+    }
 }
