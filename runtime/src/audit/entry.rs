@@ -62,6 +62,107 @@ pub struct AuditData {
     /// The ids of the policies that decided, for authorization events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
+    /// For an authorization decision, what it was decided on, so it can be decided again under
+    /// another policy set (a replay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<DecisionInput>,
+}
+
+/// The inputs of an authorization decision besides the actor and tenant (in the entry already):
+/// the principal's roles and scopes, the resource's type, id, tenant and attributes, and the
+/// context. Strings are cleaned and cut like every audit field; a record that lost anything to
+/// a cut or a bound says so (`complete: false`) and is not replayed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionInput {
+    /// The principal's roles.
+    pub roles: Vec<String>,
+    /// The principal's OAuth scopes.
+    pub scopes: Vec<String>,
+    /// The resource's entity type (`App::Note`).
+    pub resource_type: String,
+    /// The resource's id.
+    pub resource_id: String,
+    /// The tenant owning the resource.
+    pub resource_tenant: String,
+    /// The resource's attributes, as JSON (strings, numbers, booleans, arrays of strings).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attrs: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The Cedar context, when there was one.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub context: serde_json::Value,
+    /// Whether everything was recorded whole.
+    pub complete: bool,
+}
+
+/// At most this many resource attributes, roles or scopes are recorded with a decision.
+pub const MAX_DECISION_ITEMS: usize = 32;
+/// A decision's context is recorded when its JSON is at most this long.
+pub const MAX_DECISION_CONTEXT: usize = 1024;
+
+impl DecisionInput {
+    /// The record of a decision on `resource` with `context` by `principal`, bounded.
+    pub fn new(
+        principal: &Principal,
+        resource: &crate::authz::Resource,
+        context: &serde_json::Value,
+    ) -> Self {
+        // Whether anything was cut or cleaned: such a record is kept but never replayed.
+        let whole = std::cell::Cell::new(true);
+        let text = |value: &str| {
+            if value.chars().count() > MAX_FIELD_LEN || value.chars().any(char::is_control) {
+                whole.set(false);
+            }
+            clean(value)
+        };
+        let list = |items: &[String]| -> Vec<String> {
+            if items.len() > MAX_DECISION_ITEMS {
+                whole.set(false);
+            }
+            items
+                .iter()
+                .take(MAX_DECISION_ITEMS)
+                .map(|i| text(i))
+                .collect()
+        };
+        let roles = list(&principal.roles);
+        let scopes = list(&principal.scopes);
+        let mut attrs = std::collections::BTreeMap::new();
+        for (name, value) in resource.attrs().take(MAX_DECISION_ITEMS) {
+            use crate::authz::AttrValue;
+            let value = match value {
+                AttrValue::String(s) => serde_json::Value::String(text(s)),
+                AttrValue::Long(n) => serde_json::Value::from(*n),
+                AttrValue::Bool(b) => serde_json::Value::Bool(*b),
+                AttrValue::Set(items) => serde_json::Value::from(list(items)),
+            };
+            attrs.insert(text(name), value);
+        }
+        let (resource_type, resource_id, resource_tenant) = (
+            text(resource.entity_type()),
+            text(resource.id()),
+            resource.tenant().as_str().to_owned(),
+        );
+        if resource.attrs().count() > MAX_DECISION_ITEMS {
+            whole.set(false);
+        }
+        let context = match serde_json::to_string(context) {
+            Ok(json) if json.len() <= MAX_DECISION_CONTEXT => context.clone(),
+            _ => {
+                whole.set(false);
+                serde_json::Value::Null
+            }
+        };
+        Self {
+            roles,
+            scopes,
+            resource_type,
+            resource_id,
+            resource_tenant,
+            attrs,
+            context,
+            complete: whole.get(),
+        }
+    }
 }
 
 /// The acting party.
@@ -137,6 +238,7 @@ impl AuditEntry {
                 outcome,
                 reason: None,
                 policies: Vec::new(),
+                request: None,
             },
         }
     }
@@ -185,6 +287,12 @@ impl AuditEntry {
     /// Sets the deciding policy ids.
     pub fn policies<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, ids: I) -> Self {
         self.data.policies = ids.into_iter().map(|s| clean(s.as_ref())).collect();
+        self
+    }
+
+    /// Records what an authorization decision was made on.
+    pub fn decision_input(mut self, input: DecisionInput) -> Self {
+        self.data.request = Some(input);
         self
     }
 

@@ -21,7 +21,10 @@ mod store;
 #[cfg(feature = "audit-log")]
 pub use checkpoints::Purged;
 pub use emitter::{AuditEmitter, EmitterConfig, QueueFull};
-pub use entry::{Actor, AuditData, AuditEntry, MAX_FIELD_LEN, Outcome, event_type};
+pub use entry::{
+    Actor, AuditData, AuditEntry, DecisionInput, MAX_DECISION_CONTEXT, MAX_DECISION_ITEMS,
+    MAX_FIELD_LEN, Outcome, event_type,
+};
 #[cfg(feature = "audit-log")]
 pub use ingest::Ingested;
 pub use kind::SinkKind;

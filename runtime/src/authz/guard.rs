@@ -227,6 +227,11 @@ impl Authz {
             .principal(&self.principal)
             .resource(&resource.display_name())
             .policies(&decision.policies)
+            .decision_input(crate::audit::DecisionInput::new(
+                &self.principal,
+                resource,
+                context,
+            ))
             .trace(self.trace.as_ref());
         if !decision.allowed {
             metrics::counter!("palisade_authz_denials_total", "action" => action.to_owned())

@@ -4,6 +4,7 @@ mod cache;
 mod decision;
 mod engine;
 mod guard;
+mod replay;
 #[cfg(test)]
 mod slicing_tests;
 
@@ -13,3 +14,4 @@ pub use engine::{
     TENANT_ISOLATION_POLICY_ID,
 };
 pub use guard::{Authz, AuthzLayer, AuthzService, Decided, UndecidedSuccess};
+pub use replay::{Flip, ReplayReport};

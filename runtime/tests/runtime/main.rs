@@ -12,6 +12,7 @@ mod oidc;
 mod openidconnect;
 mod postgres;
 mod remote_keys;
+mod replay;
 mod replicas;
 mod resilience;
 mod retention;
