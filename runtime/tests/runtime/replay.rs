@@ -9,12 +9,21 @@ use tower::ServiceExt;
 
 use crate::support::{AUDIENCE, ISSUER, POLICIES, SCHEMA, app};
 
+/// Who (with roles and scopes) asks what, and the status under the current policies.
+type Asked = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    Method,
+    &'static str,
+    StatusCode,
+);
+
 #[tokio::test]
 async fn replay_reports_exactly_the_decisions_a_policy_change_flips() {
     let a = TestAuthority::new(ISSUER, AUDIENCE);
     let app = app(a.authn_config());
-    // (who, roles, scopes, method, path, status under the current policies)
-    let requests: [(&str, &[&str], &str, Method, &str, StatusCode); 6] = [
+    let requests: [Asked; 6] = [
         (
             "alice",
             &["writer"],
