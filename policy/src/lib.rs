@@ -2,10 +2,12 @@
 
 #![warn(missing_docs)]
 
+mod bundle;
 #[cfg(feature = "symbolic")]
 mod diff;
 mod load;
 
+pub use bundle::{BUNDLE_FORMAT, Bundle, BundleError, BundleFile, BundleSets, TenantPolicies};
 #[cfg(feature = "symbolic")]
 pub use diff::{Change, DiffError, DiffReport, Finding, diff};
 pub use load::{

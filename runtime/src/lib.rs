@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod check;
+mod client_credentials;
 pub mod limit;
 #[cfg(any(feature = "testing", feature = "server"))]
 mod pem;

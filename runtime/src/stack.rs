@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::audit::AuditEmitter;
 use crate::authn::{Authenticator, AuthnLayer, FailureAuditPolicy};
-use crate::authz::{AuthzLayer, PolicyEngine, UndecidedSuccess};
+use crate::authz::{AuthzLayer, Policies, UndecidedSuccess};
 use crate::limit::{ByAddress, ByClient, RateLimitLayer, RateLimits};
 use crate::tenant::{TenantGuardConfig, TenantGuardLayer};
 use crate::trace::TraceLayer;
@@ -24,7 +24,7 @@ use crate::trace::TraceLayer;
 pub struct SecurityStack {
     authenticator: Arc<Authenticator>,
     tenant: TenantGuardConfig,
-    engine: Arc<PolicyEngine>,
+    policies: Policies,
     audit: AuditEmitter,
     limits: RateLimits,
     failures: FailureAuditPolicy,
@@ -34,16 +34,17 @@ pub struct SecurityStack {
 impl SecurityStack {
     /// A stack with the default tenant guard (path parameter `tenant`, header `x-tenant-id`), the
     /// default rate limits and failure audit policy, and a success without an authorization
-    /// decision failing in debug builds.
+    /// decision failing in debug builds. `policies` is an engine (policies from files), or
+    /// [`Policies`] that a bundle source keeps current.
     pub fn new(
         authenticator: Arc<Authenticator>,
-        engine: Arc<PolicyEngine>,
+        policies: impl Into<Policies>,
         audit: AuditEmitter,
     ) -> Self {
         Self {
             authenticator,
             tenant: TenantGuardConfig::default(),
-            engine,
+            policies: policies.into(),
             audit,
             limits: RateLimits::default(),
             failures: FailureAuditPolicy::default(),
@@ -149,7 +150,7 @@ where
             .layer(self.by_client.clone())
             .layer(TenantGuardLayer::guard(s.tenant.clone(), s.audit.clone()))
             .layer(
-                AuthzLayer::new(s.engine.clone(), s.audit.clone()).undecided_success(s.undecided),
+                AuthzLayer::new(s.policies.clone(), s.audit.clone()).undecided_success(s.undecided),
             )
             .service(inner);
         BoxCloneSyncService::new(service)

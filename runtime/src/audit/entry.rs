@@ -199,6 +199,9 @@ pub mod event_type {
     pub const TENANT_MISMATCH: &str = "palisade.tenant.mismatch";
     /// A policy decision on a sensitive action.
     pub const AUTHZ_DECISION: &str = "palisade.authz.decision";
+    /// A tenant's shadow policy set decided a request otherwise than its active set (not
+    /// enforced; the outcome is the shadow's decision).
+    pub const AUTHZ_SHADOW_FLIP: &str = "palisade.authz.shadow_flip";
     /// The authorization server issued tokens (or a code).
     pub const TOKEN_ISSUED: &str = "palisade.token.issued";
     /// The authorization server refused a token, code, grant or client authentication.

@@ -4,7 +4,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
@@ -103,7 +103,7 @@ struct Shared {
     spool: Mutex<Spool>,
     wake: tokio::sync::Notify,
     http: reqwest::Client,
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    token: crate::client_credentials::TokenCache,
     sent: AtomicU64,
     lost: AtomicU64,
 }
@@ -132,12 +132,20 @@ impl ControlPlaneSink {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| AuditError::Io(std::io::Error::other(e)))?;
+        let token = crate::client_credentials::TokenCache::new(
+            http.clone(),
+            &config.url,
+            &config.client_id,
+            config.client_secret.clone(),
+            super::AUDIT_WRITE_SCOPE,
+            super::AUDIT_AUDIENCE,
+        );
         let shared = Arc::new(Shared {
             config,
             spool: Mutex::new(spool),
             wake: tokio::sync::Notify::new(),
             http,
-            token: tokio::sync::Mutex::new(None),
+            token,
             sent: AtomicU64::new(0),
             lost: AtomicU64::new(0),
         });
@@ -335,7 +343,7 @@ async fn send(shared: &Shared, lines: &[u8]) -> Result<usize, SendError> {
         body.extend_from_slice(line);
     }
     body.extend_from_slice(b"]}");
-    let token = token(shared).await?;
+    let token = shared.token.get().await.map_err(SendError::Retry)?;
     let response = shared
         .http
         .post(format!("{}/audit/ingest", shared.config.url))
@@ -354,7 +362,7 @@ async fn send(shared: &Shared, lines: &[u8]) -> Result<usize, SendError> {
         return Ok(answer["refused"].as_array().map_or(0, Vec::len));
     }
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        *shared.token.lock().await = None;
+        shared.token.forget().await;
         return Err(SendError::Retry("401: the token is renewed".to_owned()));
     }
     if status.is_server_error()
@@ -364,58 +372,4 @@ async fn send(shared: &Shared, lines: &[u8]) -> Result<usize, SendError> {
         return Err(SendError::Retry(format!("HTTP {status}")));
     }
     Err(SendError::Refused(format!("HTTP {status}")))
-}
-
-/// A client-credentials access token for `palisade-audit`, cached until a minute before expiry.
-async fn token(shared: &Shared) -> Result<String, SendError> {
-    let mut cached = shared.token.lock().await;
-    if let Some((token, until)) = cached.as_ref()
-        && Instant::now() < *until
-    {
-        return Ok(token.clone());
-    }
-    let response = shared
-        .http
-        .post(format!("{}/token", shared.config.url))
-        .basic_auth(
-            &shared.config.client_id,
-            Some(shared.config.client_secret.expose()),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", super::AUDIT_WRITE_SCOPE),
-            ("audience", super::AUDIT_AUDIENCE),
-        ])
-        .send()
-        .await
-        .map_err(|e| SendError::Retry(e.to_string()))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        return Err(
-            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                SendError::Retry(format!("token: HTTP {status}"))
-            } else {
-                // A wrong secret or a client without the scope: retrying slowly lets an operator fix it.
-                SendError::Retry(format!("token refused: HTTP {status}"))
-            },
-        );
-    }
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| SendError::Retry(e.to_string()))?;
-    let token = body["access_token"]
-        .as_str()
-        .ok_or_else(|| SendError::Retry("no access_token".to_owned()))?
-        .to_owned();
-    let lifetime = body["expires_in"]
-        .as_u64()
-        .unwrap_or(300)
-        .saturating_sub(60)
-        .max(1);
-    *cached = Some((
-        token.clone(),
-        Instant::now() + Duration::from_secs(lifetime),
-    ));
-    Ok(token)
 }

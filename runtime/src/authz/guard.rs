@@ -14,7 +14,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::decision::Decision;
-use super::engine::{PolicyEngine, Resource};
+use super::engine::Resource;
+use super::policies::{Engines, Policies};
 use crate::audit::{AuditEmitter, Outcome, event_type};
 use crate::principal::Principal;
 use crate::problem::Problem;
@@ -22,7 +23,7 @@ use crate::trace::TraceContext;
 
 #[derive(Clone)]
 struct Shared {
-    engine: Arc<PolicyEngine>,
+    policies: Policies,
     audit: AuditEmitter,
 }
 
@@ -61,10 +62,14 @@ pub struct AuthzLayer {
 }
 
 impl AuthzLayer {
-    /// A layer deciding with `engine` and auditing decisions to `audit`.
-    pub fn new(engine: Arc<PolicyEngine>, audit: AuditEmitter) -> Self {
+    /// A layer deciding with `policies` (an engine, or [`Policies`] that a bundle source swaps)
+    /// and auditing decisions to `audit`.
+    pub fn new(policies: impl Into<Policies>, audit: AuditEmitter) -> Self {
         Self {
-            shared: Shared { engine, audit },
+            shared: Shared {
+                policies: policies.into(),
+                audit,
+            },
             undecided: UndecidedSuccess::default(),
         }
     }
@@ -176,6 +181,9 @@ where
 pub struct Authz {
     principal: Principal,
     shared: Shared,
+    /// The engines of one bundle, taken when the request reached the handler: every decision of
+    /// a request is made with the same policies.
+    engines: Arc<Engines>,
     trace: Option<TraceContext>,
     mark: Option<DecisionMark>,
 }
@@ -200,21 +208,22 @@ impl Authz {
         context: &serde_json::Value,
     ) -> Result<Decision, Problem> {
         self.mark_decided();
-        let decision =
-            match self
-                .shared
-                .engine
-                .authorize(&self.principal, action, resource, context)
-            {
-                Ok(d) => d,
-                Err(error) => {
-                    tracing::error!(%error, action, "authorization request is malformed");
-                    return Err(Problem::new(
-                        http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "authorization failed",
-                    ));
-                }
-            };
+        let tenant = &self.principal.tenant;
+        let decision = match self.engines.for_tenant(tenant).authorize(
+            &self.principal,
+            action,
+            resource,
+            context,
+        ) {
+            Ok(d) => d,
+            Err(error) => {
+                tracing::error!(%error, action, "authorization request is malformed");
+                return Err(Problem::new(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "authorization failed",
+                ));
+            }
+        };
         let outcome = if decision.allowed {
             Outcome::Success
         } else {
@@ -243,11 +252,60 @@ impl Authz {
             });
         }
         self.shared.audit.emit(entry).await;
+        if let Some(shadow) = self.engines.shadow_for(tenant) {
+            self.shadow(shadow, action, resource, context, &decision)
+                .await;
+        }
         if decision.allowed {
             Ok(decision)
         } else {
             Err(Problem::forbidden())
         }
+    }
+
+    /// Decides again with the tenant's shadow set and audits a different answer as a flip
+    /// (`palisade.authz.shadow_flip`: what the shadow decided, the policies of both, and the
+    /// enforced decision in the reason). Never enforced.
+    async fn shadow(
+        &self,
+        shadow: &super::PolicyEngine,
+        action: &str,
+        resource: &Resource,
+        context: &serde_json::Value,
+        enforced: &Decision,
+    ) {
+        let Ok(shadowed) = shadow.authorize(&self.principal, action, resource, context) else {
+            return;
+        };
+        if shadowed.allowed == enforced.allowed {
+            return;
+        }
+        let outcome = if shadowed.allowed {
+            Outcome::Success
+        } else {
+            Outcome::Denied
+        };
+        let entry = self
+            .shared
+            .audit
+            .entry(event_type::AUTHZ_SHADOW_FLIP, action, outcome)
+            .principal(&self.principal)
+            .resource(&resource.display_name())
+            .policies(&shadowed.policies)
+            .reason(&format!(
+                "shadow set {} where the active set {} (by {})",
+                if shadowed.allowed { "allows" } else { "denies" },
+                if enforced.allowed { "allows" } else { "denies" },
+                if enforced.policies.is_empty() {
+                    "no policy".to_owned()
+                } else {
+                    enforced.policies.join(", ")
+                }
+            ))
+            .trace(self.trace.as_ref());
+        metrics::counter!("palisade_authz_shadow_flips_total", "action" => action.to_owned())
+            .increment(1);
+        self.shared.audit.emit(entry).await;
     }
 
     fn mark_decided(&self) {
@@ -271,8 +329,8 @@ impl Authz {
     /// Decides without auditing or rejecting: for filtering lists, where each item is not a sensitive action.
     pub fn check(&self, action: &str, resource: &Resource) -> bool {
         self.mark_decided();
-        self.shared
-            .engine
+        self.engines
+            .for_tenant(&self.principal.tenant)
             .authorize(&self.principal, action, resource, &serde_json::Value::Null)
             .is_ok_and(|d| d.allowed)
     }
@@ -294,8 +352,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Authz {
             .ok_or_else(Problem::missing_layer)?;
         let trace = parts.extensions.get::<TraceContext>().copied();
         let mark = parts.extensions.get::<DecisionMark>().cloned();
+        let engines = shared.policies.engines();
         Ok(Self {
             principal,
+            engines,
             shared,
             trace,
             mark,

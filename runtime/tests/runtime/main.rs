@@ -3,6 +3,7 @@
 mod audit;
 mod audit_log;
 mod authz;
+mod bundles;
 mod edge;
 mod glue;
 mod hardening;
