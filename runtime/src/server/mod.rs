@@ -16,6 +16,7 @@ mod error;
 pub mod identity;
 pub mod keys;
 mod logout;
+pub mod policy_api;
 pub mod store;
 mod token;
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use identity::{
     DevelopmentToken, Identities, NewUser,
 };
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
+pub use policy_api::{POLICY_KEY_PATH, PolicyService};
 pub use store::{GrantType, Store, StoreError};
 
 /// Prefix of client secrets (so secret scanners recognise them).
@@ -202,6 +204,8 @@ pub(crate) struct Inner {
     pub(crate) unknown_user_checks: tokio::sync::Semaphore,
     /// The audit log served under `/audit`, once configured.
     pub(crate) audit_log: std::sync::OnceLock<AuditLog>,
+    /// The policy service served under `/policies`, once configured.
+    pub(crate) policies: std::sync::OnceLock<PolicyService>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -274,6 +278,7 @@ impl AuthorizationServer {
                 password_checks: tokio::sync::Semaphore::new(2),
                 unknown_user_checks: tokio::sync::Semaphore::new(1),
                 audit_log: std::sync::OnceLock::new(),
+                policies: std::sync::OnceLock::new(),
             }),
         };
         server.spawn_purge();
@@ -336,6 +341,7 @@ impl AuthorizationServer {
             )
             .merge(admin::routes())
             .merge(audit_api::routes())
+            .merge(policy_api::routes())
             // Every legitimate request body is a small form or JSON document.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
@@ -374,6 +380,15 @@ impl AuthorizationServer {
             log.spawn_checkpoints(self);
         }
         Ok(())
+    }
+
+    /// Serves the policy service under `/policies` (and its verifying key at
+    /// [`POLICY_KEY_PATH`]): services' schemas and policy sets, and their signed bundles. Without
+    /// it those paths answer 404. Set once; a second call is refused.
+    pub fn serve_policies(&self, service: PolicyService) -> Result<(), ServerError> {
+        self.inner.policies.set(service).map_err(|_| {
+            ServerError::Invalid("the policy service is already configured".to_owned())
+        })
     }
 
     /// Ready to serve: the store answers and a signing key is active.

@@ -7,6 +7,7 @@
 mod grants;
 mod identities;
 mod keys;
+mod policies;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 pub(crate) use grants::{CodeRow, FamilyRow, LoginRequestRow, SessionRow};
 pub(crate) use identities::{ClientRow, NewApiToken, UserRow};
 pub(crate) use keys::NewKey;
+pub(crate) use policies::{NewPolicySet, PolicySetRow, ServicePolicies};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +177,7 @@ fn migrator() -> Migrator {
             "hardening",
             include_str!("migrations/0002_hardening.sql"),
         ),
+        migration(3, "policies", include_str!("migrations/0003_policies.sql")),
     ]);
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
     migrator

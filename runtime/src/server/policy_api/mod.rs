@@ -1,0 +1,212 @@
+//! The policy service: each service's Cedar schema, its base policy set and each tenant's, versioned (monotonic per service, content hash, author, time), validated strictly before they are accepted, changed with `If-Match`, rolled back, put in `active` or `shadow` mode; and the signed bundle each service fetches with its own token (`GET /policies/bundle`, `ETag`).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use palisade_policy::{BUNDLE_FORMAT, Bundle, BundleFile, PolicySource, TenantPolicies, load};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::admin::{PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE, admin_claims};
+use super::endpoints::{bearer, live_access_token};
+use super::store::{NewPolicySet, PolicySetRow, ServicePolicies};
+use super::{AuthorizationServer, ServerError};
+use crate::audit::{Outcome, event_type};
+use crate::authz::{BundleSigner, POLICY_AUDIENCE, POLICY_READ_SCOPE, SIGNATURE_HEADER};
+use crate::principal::{PrincipalKind, TenantId};
+use crate::problem::Problem;
+use crate::secrets::Secret;
+
+mod bundle;
+mod sets;
+
+use bundle::{key, serve_bundle};
+use sets::{
+    base_history, get_base, get_tenant, put_base, put_schema, put_tenant, rollback, tenant_history,
+};
+
+/// Where the policy verifying key is published.
+pub const POLICY_KEY_PATH: &str = "/.well-known/palisade-policy-key";
+/// The most files a set holds.
+const MAX_FILES: usize = 64;
+
+/// The policy service's bundle signing key, given to
+/// [`AuthorizationServer::serve_policies`].
+pub struct PolicyService {
+    signer: BundleSigner,
+}
+
+impl PolicyService {
+    /// The service signing bundles with `key` (a PKCS#8 Ed25519 key in base64, from
+    /// [`BundleSigner::generate`]; keep it in Key Vault).
+    pub fn new(key: &Secret) -> Result<Self, ServerError> {
+        let signer = BundleSigner::from_pkcs8(key)
+            .map_err(|e| ServerError::Invalid(format!("policy signing key: {e}")))?;
+        Ok(Self { signer })
+    }
+
+    /// The key services verify bundles with (base64 Ed25519), also served at
+    /// [`POLICY_KEY_PATH`].
+    pub fn verifying_key(&self) -> String {
+        self.signer.verifying_key()
+    }
+}
+
+pub(crate) fn routes() -> Router<AuthorizationServer> {
+    Router::new()
+        .route("/policies/bundle", get(serve_bundle))
+        .route(POLICY_KEY_PATH, get(key))
+        .route("/policies/{service}/schema", put(put_schema))
+        .route("/policies/{service}/base", get(get_base).put(put_base))
+        .route("/policies/{service}/base/history", get(base_history))
+        .route(
+            "/policies/{service}/tenants/{tenant}",
+            get(get_tenant).put(put_tenant),
+        )
+        .route(
+            "/policies/{service}/tenants/{tenant}/history",
+            get(tenant_history),
+        )
+        .route(
+            "/policies/{service}/tenants/{tenant}/rollback",
+            post(rollback),
+        )
+}
+
+fn service(server: &AuthorizationServer) -> Result<&PolicyService, Problem> {
+    server.inner.policies.get().ok_or_else(|| {
+        Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail("this server does not serve policies")
+    })
+}
+
+fn failed(error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "policy service failure");
+    Problem::unavailable()
+}
+
+fn bad(status: StatusCode, detail: impl Into<String>) -> Problem {
+    let title = match status {
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid policies",
+        StatusCode::PRECONDITION_FAILED => "precondition failed",
+        StatusCode::PRECONDITION_REQUIRED => "precondition required",
+        _ => "invalid request",
+    };
+    Problem::new(status, title).with_detail(detail)
+}
+
+/// Which set a request is about: the base set (`''` in the store) or a tenant's.
+#[derive(Clone)]
+enum Set {
+    Base,
+    Tenant(TenantId),
+}
+
+impl Set {
+    fn key(&self) -> &str {
+        match self {
+            Self::Base => "",
+            Self::Tenant(t) => t.as_str(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Base => "base".to_owned(),
+            Self::Tenant(t) => format!("tenant {}", t.as_str()),
+        }
+    }
+}
+
+/// Who is asking: a platform admin may change anything; a tenant admin only its own tenant's
+/// set; any admin reads.
+struct Editor {
+    subject: String,
+    client_id: Option<String>,
+    tenant: String,
+}
+
+async fn editor(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    set: Option<&Set>,
+    write: bool,
+) -> Result<Editor, Problem> {
+    let claims = admin_claims(server, headers).await?;
+    let platform = claims.has(PLATFORM_ADMIN_ROLE) && claims.in_platform(server);
+    let own = match set {
+        Some(Set::Tenant(t)) => claims.has(TENANT_ADMIN_ROLE) && claims.tenant == t.as_str(),
+        // The base set and the schema are the service's: platform admins change them, any
+        // admin reads them.
+        Some(Set::Base) | None => !write && claims.has(TENANT_ADMIN_ROLE),
+    };
+    if !platform && !own {
+        return Err(Problem::forbidden());
+    }
+    Ok(Editor {
+        subject: claims.subject,
+        client_id: claims.client_id,
+        tenant: claims.tenant,
+    })
+}
+
+impl Editor {
+    async fn audit(&self, server: &AuthorizationServer, action: &str, resource: &str) {
+        let kind = if self.client_id.as_deref() == Some(self.subject.as_str()) {
+            PrincipalKind::Service
+        } else {
+            PrincipalKind::User
+        };
+        let mut entry = server
+            .entry(event_type::ADMIN_CHANGE, action, Outcome::Success)
+            .resource(resource)
+            .actor(&self.subject, kind, self.client_id.as_deref());
+        if let Ok(tenant) = TenantId::new(self.tenant.as_str()) {
+            entry = entry.tenant(&tenant);
+        }
+        server.audit(entry).await;
+    }
+}
+
+/// A known service (a client of this server).
+async fn known(server: &AuthorizationServer, service: &str) -> Result<(), Problem> {
+    match server.inner.store.client(service).await.map_err(failed)? {
+        Some(_) => Ok(()),
+        None => Err(Problem::new(StatusCode::NOT_FOUND, "not found")
+            .with_detail(format!("service {service} is not a client of this server"))),
+    }
+}
+
+fn tenant_set(tenant: &str) -> Result<Set, Problem> {
+    TenantId::new(tenant)
+        .map(Set::Tenant)
+        .map_err(|e| bad(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// The `ETag` of a version.
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
+}
+
+fn files_of(row: Option<&PolicySetRow>) -> Result<Vec<BundleFile>, Problem> {
+    row.map_or(Ok(Vec::new()), |row| {
+        serde_json::from_str(&row.files).map_err(failed)
+    })
+}
+
+async fn current(server: &AuthorizationServer, service: &str) -> Result<ServicePolicies, Problem> {
+    server
+        .inner
+        .store
+        .service_policies(service)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| {
+            Problem::new(StatusCode::NOT_FOUND, "not found").with_detail(format!(
+                "service {service} has no schema: PUT /policies/{service}/schema first"
+            ))
+        })
+}

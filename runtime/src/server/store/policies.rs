@@ -1,0 +1,220 @@
+//! Rows of the policy service: each service's schema versions and its policy sets' versions (the base set as tenant `''`), with versions allocated per service under a lock so the highest is always the bundle's.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// The advisory lock every policy change takes on PostgreSQL.
+const POLICY_LOCK: i64 = 727_276;
+
+/// One version of a policy set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PolicySetRow {
+    pub(crate) tenant: String,
+    pub(crate) version: i64,
+    /// `active` or `shadow`.
+    pub(crate) mode: String,
+    /// JSON: `[{name, text}]`.
+    pub(crate) files: String,
+    pub(crate) hash: String,
+    pub(crate) author: String,
+    pub(crate) created_at: i64,
+}
+
+/// A new version of a set, stored only over version `expected`.
+pub(crate) struct NewPolicySet<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) tenant: &'a str,
+    pub(crate) expected: i64,
+    pub(crate) mode: &'a str,
+    pub(crate) files: &'a str,
+    pub(crate) hash: &'a str,
+    pub(crate) author: &'a str,
+    pub(crate) now: i64,
+}
+
+/// What a service's bundle is made of: its newest schema, and per set (base and tenants) the
+/// newest active version and a newer shadow one.
+pub(crate) struct ServicePolicies {
+    pub(crate) version: i64,
+    pub(crate) schema: String,
+    /// By tenant (`''` for the base set): (active, shadow newer than it).
+    pub(crate) sets:
+        std::collections::BTreeMap<String, (Option<PolicySetRow>, Option<PolicySetRow>)>,
+}
+
+impl Store {
+    async fn policy_change(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        if !self.postgres {
+            return Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(POLICY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// The service's next version, inside a policy change.
+    async fn next_policy_version(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        service: &str,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(v), 0) FROM (\
+             SELECT MAX(version) AS v FROM palisade_policy_schemas WHERE service = $1 \
+             UNION ALL SELECT MAX(version) AS v FROM palisade_policy_sets WHERE service = $1) m",
+        )
+        .bind(service)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? + 1)
+    }
+
+    /// Stores a new schema version; its number.
+    pub(crate) async fn put_policy_schema(
+        &self,
+        service: &str,
+        schema: &str,
+        author: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.policy_change().await?;
+        let version = Self::next_policy_version(&mut tx, service).await?;
+        sqlx::query(
+            "INSERT INTO palisade_policy_schemas (service, version, schema_text, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(service)
+        .bind(version)
+        .bind(schema)
+        .bind(author)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Stores a new version of a set when the set's newest version is `expected` (its
+    /// `If-Match`; 0 for a set with none yet): `Ok(None)` when it is not (a concurrent change).
+    pub(crate) async fn put_policy_set(
+        &self,
+        set: NewPolicySet<'_>,
+    ) -> Result<Option<i64>, StoreError> {
+        let NewPolicySet {
+            service,
+            tenant,
+            expected,
+            mode,
+            files,
+            hash,
+            author,
+            now,
+        } = set;
+        let mut tx = self.policy_change().await?;
+        let newest = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) FROM palisade_policy_sets WHERE service = $1 AND tenant_id = $2",
+        )
+        .bind(service)
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get::<i64, _>(0)?;
+        if newest != expected {
+            return Ok(None);
+        }
+        let version = Self::next_policy_version(&mut tx, service).await?;
+        sqlx::query(
+            "INSERT INTO palisade_policy_sets (service, tenant_id, version, mode, files, hash, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(service)
+        .bind(tenant)
+        .bind(version)
+        .bind(mode)
+        .bind(files)
+        .bind(hash)
+        .bind(author)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(version))
+    }
+
+    /// Every version of a set, newest first.
+    pub(crate) async fn policy_history(
+        &self,
+        service: &str,
+        tenant: &str,
+    ) -> Result<Vec<PolicySetRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, version, mode, files, hash, author, created_at FROM palisade_policy_sets \
+             WHERE service = $1 AND tenant_id = $2 ORDER BY version DESC",
+        )
+        .bind(service)
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(set_row).collect()
+    }
+
+    /// What the service's bundle is made of, or `None` before its schema is registered.
+    pub(crate) async fn service_policies(
+        &self,
+        service: &str,
+    ) -> Result<Option<ServicePolicies>, StoreError> {
+        let Some(schema) = sqlx::query(
+            "SELECT version, schema_text FROM palisade_policy_schemas WHERE service = $1 \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(service)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut version: i64 = schema.try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT tenant_id, version, mode, files, hash, author, created_at FROM palisade_policy_sets \
+             WHERE service = $1 ORDER BY tenant_id, version DESC",
+        )
+        .bind(service)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sets = std::collections::BTreeMap::<
+            String,
+            (Option<PolicySetRow>, Option<PolicySetRow>),
+        >::new();
+        for row in &rows {
+            let row = set_row(row)?;
+            version = version.max(row.version);
+            let entry = sets.entry(row.tenant.clone()).or_default();
+            // Newest first: the first active one is in force; a shadow counts only above it.
+            match (row.mode.as_str(), &entry.0) {
+                ("active", None) => entry.0 = Some(row),
+                ("shadow", None) if entry.1.is_none() => entry.1 = Some(row),
+                _ => {}
+            }
+        }
+        Ok(Some(ServicePolicies {
+            version,
+            schema: schema.try_get(1)?,
+            sets,
+        }))
+    }
+}
+
+fn set_row(row: &sqlx::any::AnyRow) -> Result<PolicySetRow, StoreError> {
+    Ok(PolicySetRow {
+        tenant: row.try_get(0)?,
+        version: row.try_get(1)?,
+        mode: row.try_get(2)?,
+        files: row.try_get(3)?,
+        hash: row.try_get(4)?,
+        author: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+    })
+}
