@@ -28,25 +28,42 @@ pub(super) struct Query {
 impl Query {
     /// Evaluates `policies` for this request; any evaluation error makes the decision a deny.
     pub(super) fn evaluate(&self, authorizer: &Authorizer, policies: &PolicySet) -> Decision {
-        let response = authorizer.is_authorized(&self.request, policies, &self.entities);
-        let mut policies: Vec<String> = response
-            .diagnostics()
-            .reason()
-            .map(ToString::to_string)
-            .collect();
-        policies.sort();
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        if !errors.is_empty() {
-            tracing::warn!(action = %self.name, ?errors, "policy evaluation failed; denying");
-        }
-        Decision {
-            allowed: response.decision() == cedar_policy::Decision::Allow && errors.is_empty(),
+        decide(
+            authorizer,
+            &self.name,
+            &self.request,
+            &self.entities,
             policies,
-            errors,
-        }
+        )
+    }
+}
+
+/// Evaluates `policies` for a request; any evaluation error makes the decision a deny.
+pub(super) fn decide(
+    authorizer: &Authorizer,
+    action: &str,
+    request: &cedar_policy::Request,
+    entities: &Entities,
+    policies: &PolicySet,
+) -> Decision {
+    let response = authorizer.is_authorized(request, policies, entities);
+    let mut policies: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
+    policies.sort();
+    let errors: Vec<String> = response
+        .diagnostics()
+        .errors()
+        .map(ToString::to_string)
+        .collect();
+    if !errors.is_empty() {
+        tracing::warn!(action, ?errors, "policy evaluation failed; denying");
+    }
+    Decision {
+        allowed: response.decision() == cedar_policy::Decision::Allow && errors.is_empty(),
+        policies,
+        errors,
     }
 }

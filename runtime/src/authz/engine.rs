@@ -246,18 +246,46 @@ impl PolicyEngine {
         resources: &[Resource],
         context: &serde_json::Value,
     ) -> Result<Vec<Decision>, AuthzError> {
-        let Some(first) = resources.first() else {
+        if resources.is_empty() {
             return Ok(Vec::new());
-        };
-        let query = self.query(principal, action, first, context)?;
-        let policies = self.slice(&query.action, action, sorted_roles(principal))?;
-        let mut decisions = Vec::with_capacity(resources.len());
-        decisions.push(query.evaluate(&self.authorizer, &policies));
-        for resource in &resources[1..] {
-            let query = self.query(principal, action, resource, context)?;
-            decisions.push(query.evaluate(&self.authorizer, &policies));
         }
-        Ok(decisions)
+        let (principal_uid, mut entities) = self.principal_entities(principal)?;
+        let action_uid = self.uid(&self.action_type, action);
+        let policies = self.slice(&action_uid, action, sorted_roles(principal))?;
+        let cedar_context = self.context(context, &action_uid)?;
+        // One entity set for all: the principal, its roles and every resource. A resource id
+        // given twice could carry other attributes: those batches are decided one by one.
+        let mut uids = Vec::with_capacity(resources.len());
+        let mut seen = HashSet::with_capacity(resources.len());
+        for resource in resources {
+            let (uid, entity) = self.resource_entity(resource)?;
+            if !seen.insert(uid.clone()) {
+                return resources
+                    .iter()
+                    .map(|r| self.authorize(principal, action, r, context))
+                    .collect();
+            }
+            uids.push(uid);
+            entities.push(entity);
+        }
+        let entities = self.entities(entities)?;
+        uids.into_iter()
+            .map(|uid| {
+                let request = self.request(
+                    principal_uid.clone(),
+                    action_uid.clone(),
+                    uid,
+                    cedar_context.clone(),
+                )?;
+                Ok(super::decision::decide(
+                    &self.authorizer,
+                    action,
+                    &request,
+                    &entities,
+                    &policies,
+                ))
+            })
+            .collect()
     }
 
     /// The Cedar request and entities of a decision, independent of which policies it evaluates.
@@ -268,26 +296,38 @@ impl PolicyEngine {
         resource: &Resource,
         context: &serde_json::Value,
     ) -> Result<Query, AuthzError> {
-        let uid = |ty: &EntityTypeName, id: &str| {
-            EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
-        };
-        let principal_uid = uid(
+        let (principal_uid, mut entities) = self.principal_entities(principal)?;
+        let action_uid = self.uid(&self.action_type, action);
+        let (resource_uid, resource_entity) = self.resource_entity(resource)?;
+        entities.push(resource_entity);
+        let entities = self.entities(entities)?;
+        let context = self.context(context, &action_uid)?;
+        let request = self.request(principal_uid, action_uid.clone(), resource_uid, context)?;
+        Ok(Query {
+            name: action.to_owned(),
+            action: action_uid,
+            request,
+            entities,
+        })
+    }
+
+    fn uid(&self, ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+
+    /// The principal's entity (`<tenant>/<subject>`, with its attributes) and its roles'.
+    fn principal_entities(
+        &self,
+        principal: &Principal,
+    ) -> Result<(EntityUid, Vec<Entity>), AuthzError> {
+        let principal_uid = self.uid(
             &self.principal_type,
             &format!("{}/{}", principal.tenant, principal.subject),
         );
-        let action_uid = uid(&self.action_type, action);
-        let resource_type = self.types.get(&resource.entity_type).ok_or_else(|| {
-            AuthzError::Request(format!(
-                "entity type {} is not in the schema",
-                resource.entity_type
-            ))
-        })?;
-        let resource_uid = uid(resource_type, &resource.id);
-
         let mut entities = Vec::with_capacity(principal.roles.len() + 2);
         let mut parents = HashSet::with_capacity(principal.roles.len());
         for role in &principal.roles {
-            let role_uid = uid(&self.role_type, role);
+            let role_uid = self.uid(&self.role_type, role);
             // A repeated role is one entity, not two with the same id.
             if parents.insert(role_uid.clone()) {
                 entities.push(Entity::new_no_attrs(role_uid, HashSet::new()));
@@ -326,7 +366,18 @@ impl PolicyEngine {
             Entity::new(principal_uid.clone(), attrs, parents)
                 .map_err(|e| AuthzError::Entities(e.to_string()))?,
         );
+        Ok((principal_uid, entities))
+    }
 
+    /// The resource's entity: its attributes, and its owning tenant as `tenant`.
+    fn resource_entity(&self, resource: &Resource) -> Result<(EntityUid, Entity), AuthzError> {
+        let resource_type = self.types.get(&resource.entity_type).ok_or_else(|| {
+            AuthzError::Request(format!(
+                "entity type {} is not in the schema",
+                resource.entity_type
+            ))
+        })?;
+        let resource_uid = self.uid(resource_type, &resource.id);
         let mut resource_attrs = HashMap::with_capacity(resource.attrs.len() + 1);
         for (name, value) in &resource.attrs {
             resource_attrs.insert(name.clone(), restricted(value));
@@ -336,39 +387,45 @@ impl PolicyEngine {
             "tenant".to_owned(),
             RestrictedExpression::new_string(resource.tenant.to_string()),
         );
-        entities.push(
-            Entity::new(resource_uid.clone(), resource_attrs, HashSet::new())
-                .map_err(|e| AuthzError::Entities(e.to_string()))?,
-        );
+        let entity = Entity::new(resource_uid.clone(), resource_attrs, HashSet::new())
+            .map_err(|e| AuthzError::Entities(e.to_string()))?;
+        Ok((resource_uid, entity))
+    }
+
+    /// The entity set of a decision, with the schema's actions when it groups them.
+    fn entities(&self, entities: Vec<Entity>) -> Result<Entities, AuthzError> {
         // Entities are not validated against the schema on this hot path (it costs more than the
         // decision). The principal is built from the runtime's own schema fragment; a resource
         // attribute the application forgot or mistyped makes a policy fail to evaluate, and any
         // evaluation error denies below, so a skipped forbid can never turn into an allow.
-        let entities = match &self.actions {
+        match &self.actions {
             Some(actions) => actions.clone().add_entities(entities, None),
             None => Entities::from_entities(entities, None),
         }
-        .map_err(|e| AuthzError::Entities(e.to_string()))?;
+        .map_err(|e| AuthzError::Entities(e.to_string()))
+    }
 
-        let context = match context {
-            serde_json::Value::Null => Context::empty(),
-            value => Context::from_json_value(value.clone(), Some((&self.schema, &action_uid)))
-                .map_err(|e| AuthzError::Request(e.to_string()))?,
-        };
-        let request = cedar_policy::Request::new(
-            principal_uid,
-            action_uid.clone(),
-            resource_uid,
-            context,
-            Some(&self.schema),
-        )
-        .map_err(|e| AuthzError::Request(e.to_string()))?;
-        Ok(Query {
-            name: action.to_owned(),
-            action: action_uid,
-            request,
-            entities,
-        })
+    fn context(
+        &self,
+        context: &serde_json::Value,
+        action_uid: &EntityUid,
+    ) -> Result<Context, AuthzError> {
+        match context {
+            serde_json::Value::Null => Ok(Context::empty()),
+            value => Context::from_json_value(value.clone(), Some((&self.schema, action_uid)))
+                .map_err(|e| AuthzError::Request(e.to_string())),
+        }
+    }
+
+    fn request(
+        &self,
+        principal: EntityUid,
+        action: EntityUid,
+        resource: EntityUid,
+        context: Context,
+    ) -> Result<cedar_policy::Request, AuthzError> {
+        cedar_policy::Request::new(principal, action, resource, context, Some(&self.schema))
+            .map_err(|e| AuthzError::Request(e.to_string()))
     }
 
     /// The policies that can possibly apply to `action` for a principal with these roles

@@ -264,6 +264,23 @@ fn cached_and_batched_decisions_equal_uncached_ones() {
             })
             .collect();
         assert_eq!(batch, one_by_one, "{action}");
+        // One id twice with other attributes: still decided as one by one.
+        let twice = [
+            resources[0].clone(),
+            Resource::new("App::Note", "b0", &principal.tenant).attr("owner", "alice"),
+        ];
+        let batch_twice = uncached
+            .authorize_batch(&principal, action, &twice, &Value::Null)
+            .unwrap();
+        let one_by_one_twice: Vec<_> = twice
+            .iter()
+            .map(|r| {
+                uncached
+                    .authorize(&principal, action, r, &Value::Null)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(batch_twice, one_by_one_twice, "{action}, one id twice");
         if action == "share" {
             // Only the notes alice owns in her own tenant.
             assert_eq!(batch.iter().filter(|d| d.allowed).count(), 13, "{batch:?}");
