@@ -14,6 +14,7 @@ use palisade_runtime::audit::{
 };
 use palisade_runtime::authn::Authenticator;
 use palisade_runtime::authz::{Authz, PolicyEngine, PolicySource, Resource};
+use palisade_runtime::limit::{RateLimit, RateLimits};
 use palisade_runtime::stack::SecurityStack;
 use palisade_runtime::testing::TestAuthority;
 use palisade_runtime::{Principal, PrincipalKind, Problem, TenantId};
@@ -159,16 +160,22 @@ fn whole_stack(c: &mut Criterion) {
     let token = authority.token("acme", "alice").roles(&["role-3"]).sign();
     let handler = || async { "ok" };
     let bare: Router = Router::new().route("/tenants/{tenant}/notes", get(handler));
-    let secured = |cache_capacity: u64| {
+    let secured = |cache_capacity: u64, per_client: Option<RateLimit>| {
         let _guard = rt.enter();
         let mut config = authority.authn_config();
         config.cache_capacity = cache_capacity;
         let audit = AuditEmitter::spawn("urn:bench", Arc::new(NullSink), EmitterConfig::default());
+        // Limits every request passes (one client sends them all): the limiter's cost is
+        // measured, not its refusals.
         let stack = SecurityStack::new(
             Arc::new(Authenticator::new(config).unwrap()),
             engine(),
             audit,
-        );
+        )
+        .with_rate_limits(RateLimits {
+            per_address: RateLimit::new(u32::MAX, u32::MAX),
+            per_client,
+        });
         stack.apply(Router::new().route(
             "/tenants/{tenant}/notes",
             get(|authz: Authz, tenant: TenantId| async move {
@@ -182,8 +189,11 @@ fn whole_stack(c: &mut Criterion) {
             }),
         ))
     };
-    let hit = secured(10_000);
-    let miss = secured(0);
+    let unlimited = RateLimit::new(u32::MAX, u32::MAX);
+    let hit = secured(10_000, unlimited);
+    let miss = secured(0, unlimited);
+    // One request a second: after the first, every request is refused with 429.
+    let limited = secured(10_000, RateLimit::new(1, 1));
     let request = |with_token: bool| {
         let mut r = Request::get("/tenants/acme/notes");
         if with_token {
@@ -196,6 +206,25 @@ fn whole_stack(c: &mut Criterion) {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+    // Every measured request is admitted and allowed.
+    let statuses = |router: &Router| {
+        rt.block_on(async {
+            let mut ok = 0;
+            for _ in 0..1000 {
+                ok += usize::from(
+                    router
+                        .clone()
+                        .oneshot(request(true))
+                        .await
+                        .unwrap()
+                        .status()
+                        == 200,
+                );
+            }
+            ok
+        })
+    };
+    assert_eq!(statuses(&hit), 1000);
     let mut group = c.benchmark_group("stack");
     group.bench_function("bare_axum", |b| {
         b.to_async(&rt)
@@ -204,6 +233,10 @@ fn whole_stack(c: &mut Criterion) {
     group.bench_function("secured_cache_hit", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(hit.clone().oneshot(request(true)).await.unwrap()) })
+    });
+    group.bench_function("secured_refused_429", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(limited.clone().oneshot(request(true)).await.unwrap()) })
     });
     group.bench_function("secured_cache_miss", |b| {
         b.to_async(&rt)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderValue, Request, StatusCode, header};
 
@@ -165,7 +165,9 @@ impl<K: LimitKey> RateLimitCheck<K> {
         }
         limiter
             .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            // The limiter's own clock: a new `DefaultClock` calibrates itself (tens of
+            // microseconds), which made every refusal cost more than an admitted request.
+            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 }
 
