@@ -19,6 +19,10 @@ pub struct EmitterConfig {
     pub retry_delay: Duration,
     /// How often a batch is retried before it is counted as lost (and reported).
     pub max_retries: u32,
+    /// How long the writer lets entries gather after a batch smaller than `batch_size` before
+    /// it looks again (default 2 ms): emitting then only queues an entry, instead of waking the
+    /// writer for each one. A flush is answered after at most this delay; zero writes at once.
+    pub linger: Duration,
 }
 
 impl Default for EmitterConfig {
@@ -28,6 +32,7 @@ impl Default for EmitterConfig {
             batch_size: 512,
             retry_delay: Duration::from_millis(200),
             max_retries: 10,
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -131,6 +136,7 @@ async fn run_writer(
     let mut inbox = Vec::with_capacity(config.batch_size);
     let mut batch = Vec::with_capacity(config.batch_size);
     while rx.recv_many(&mut inbox, config.batch_size).await > 0 {
+        let full = inbox.len() >= config.batch_size;
         let mut flushes = Vec::new();
         for message in inbox.drain(..) {
             match message {
@@ -142,8 +148,12 @@ async fn run_writer(
             write_with_retry(sink.as_ref(), &batch, &config, &lost).await;
             batch.clear();
         }
+        let flushed = !flushes.is_empty();
         for done in flushes {
             let _ = done.send(());
+        }
+        if !full && !flushed && !config.linger.is_zero() {
+            tokio::time::sleep(config.linger).await;
         }
     }
 }
