@@ -125,6 +125,31 @@ impl SqlAuditStore {
         Ok(store)
     }
 
+    /// Whether the log table has `column`, asked under the lock that serializes column changes
+    /// across processes (an advisory lock on PostgreSQL; SQLite's transaction holds the write
+    /// lock already).
+    async fn has_column(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        column: &str,
+    ) -> Result<bool, AuditError> {
+        let present = if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
+                .execute(&mut **tx)
+                .await?;
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_name = 'palisade_audit_log' AND column_name = $1 \
+             AND table_schema = current_schema()"
+        } else {
+            "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = $1"
+        };
+        let (count,): (i64,) = sqlx::query_as(present)
+            .bind(column)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(count > 0)
+    }
+
     /// Seals `fields` of the entries appended from now on instead of [`SealedField::DEFAULT`]
     /// (none: every value in the hashed entry, exported as it is).
     pub fn sealing(mut self, fields: &[SealedField]) -> Self {
@@ -135,18 +160,7 @@ impl SqlAuditStore {
     /// Adds the column that keeps sealed values beside the chain (stores made before sealing).
     async fn add_openings_column(&self) -> Result<(), AuditError> {
         let mut tx = self.begin().await?;
-        let present = if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
-                .execute(&mut *tx)
-                .await?;
-            "SELECT COUNT(*) FROM information_schema.columns \
-             WHERE table_name = 'palisade_audit_log' AND column_name = 'openings' \
-             AND table_schema = current_schema()"
-        } else {
-            "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'openings'"
-        };
-        let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
-        if count == 0 {
+        if !self.has_column(&mut tx, "openings").await? {
             sqlx::raw_sql("ALTER TABLE palisade_audit_log ADD COLUMN openings TEXT")
                 .execute(&mut *tx)
                 .await?;
@@ -161,18 +175,7 @@ impl SqlAuditStore {
     async fn add_filter_columns(&self) -> Result<(), AuditError> {
         let mut tx = self.begin().await?;
         // Under a lock, look again: another process may have added them since the probe.
-        let present = if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('palisade_audit_log columns'))")
-                .execute(&mut *tx)
-                .await?;
-            "SELECT COUNT(*) FROM information_schema.columns \
-             WHERE table_name = 'palisade_audit_log' AND column_name = 'action' \
-             AND table_schema = current_schema()"
-        } else {
-            "SELECT COUNT(*) FROM pragma_table_info('palisade_audit_log') WHERE name = 'action'"
-        };
-        let (count,): (i64,) = sqlx::query_as(present).fetch_one(&mut *tx).await?;
-        if count > 0 {
+        if self.has_column(&mut tx, "action").await? {
             return Ok(());
         }
         // PostgreSQL compares the columns byte by byte ("C"), as SQLite does, so an action

@@ -190,6 +190,38 @@ pub(crate) async fn live_access_token(
     Ok(client_live.then_some(claims))
 }
 
+/// The claims of the bearer's live access token of this server for `audience` with `scope`:
+/// 401 without one (or for another audience), 403 without the scope.
+pub(crate) async fn scoped_token(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    audience: &str,
+    scope: &str,
+) -> Result<Map<String, Value>, crate::problem::Problem> {
+    use crate::problem::Problem;
+    let token = bearer(headers).ok_or_else(Problem::missing_token)?;
+    let claims = live_access_token(server, token)
+        .await
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(Problem::invalid_token)?;
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(a)) => a.iter().any(|v| v == audience),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(Problem::invalid_token());
+    }
+    let scoped = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.split(' ').any(|s| s == scope));
+    if !scoped {
+        return Err(Problem::forbidden().with_detail(format!("the token lacks the {scope} scope")));
+    }
+    Ok(claims)
+}
+
 /// The token of an `Authorization: Bearer` header, through the runtime's one bearer parser.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     crate::authn::bearer_token(headers).ok()

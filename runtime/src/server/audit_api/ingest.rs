@@ -18,27 +18,7 @@ pub(super) async fn ingest(
     Json(body): Json<IngestBody>,
 ) -> Result<Response, Problem> {
     let log = log(&server)?;
-    let token = bearer(&headers).ok_or_else(Problem::missing_token)?;
-    let claims = live_access_token(&server, token)
-        .await
-        .map_err(|_| Problem::unavailable())?
-        .ok_or_else(Problem::invalid_token)?;
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == AUDIT_AUDIENCE,
-        Some(Value::Array(a)) => a.iter().any(|v| v == AUDIT_AUDIENCE),
-        _ => false,
-    };
-    let scoped = claims
-        .get("scope")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.split(' ').any(|s| s == AUDIT_WRITE_SCOPE));
-    if !audience_ok {
-        return Err(Problem::invalid_token());
-    }
-    if !scoped {
-        return Err(Problem::forbidden()
-            .with_detail(format!("the token lacks the {AUDIT_WRITE_SCOPE} scope")));
-    }
+    let claims = scoped_token(&server, &headers, AUDIT_AUDIENCE, AUDIT_WRITE_SCOPE).await?;
     if body.entries.len() > MAX_INGEST_ENTRIES {
         return Err(bad(format!(
             "at most {MAX_INGEST_ENTRIES} entries a request"

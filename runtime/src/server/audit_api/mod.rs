@@ -22,7 +22,7 @@ use query::{FilterSpec, query};
 use retention::{add_hold, get_retention, list_holds, put_retention, release_hold};
 
 use super::admin::{PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE, admin_claims};
-use super::endpoints::{bearer, live_access_token};
+use super::endpoints::scoped_token;
 use super::{AuthorizationServer, ServerError};
 use crate::audit::{AuditQuery, Outcome, SqlAuditStore, event_type};
 use crate::principal::{PrincipalKind, TenantId};

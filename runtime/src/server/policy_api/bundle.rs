@@ -21,31 +21,9 @@ pub(super) async fn serve_bundle(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let policy_service = service(&server)?;
-    let token = bearer(&headers).ok_or_else(Problem::missing_token)?;
-    let claims = live_access_token(&server, token)
-        .await
-        .map_err(|_| Problem::unavailable())?
-        .ok_or_else(Problem::invalid_token)?;
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == POLICY_AUDIENCE,
-        Some(Value::Array(a)) => a.iter().any(|v| v == POLICY_AUDIENCE),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(Problem::invalid_token());
-    }
-    let scoped = claims
-        .get("scope")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.split(' ').any(|s| s == POLICY_READ_SCOPE));
-    let Some(name) = claims
-        .get("client_id")
-        .and_then(Value::as_str)
-        .filter(|_| scoped)
-    else {
-        return Err(Problem::forbidden().with_detail(format!(
-            "a service token with the {POLICY_READ_SCOPE} scope"
-        )));
+    let claims = scoped_token(&server, &headers, POLICY_AUDIENCE, POLICY_READ_SCOPE).await?;
+    let Some(name) = claims.get("client_id").and_then(Value::as_str) else {
+        return Err(Problem::forbidden().with_detail("a service token (client credentials)"));
     };
     let current = current(&server, name).await?;
     let tag = etag(current.version);

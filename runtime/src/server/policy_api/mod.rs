@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::admin::{PLATFORM_ADMIN_ROLE, TENANT_ADMIN_ROLE, admin_claims};
-use super::endpoints::{bearer, live_access_token};
+use super::endpoints::scoped_token;
 use super::store::{NewPolicySet, PolicySetRow, ServicePolicies};
 use super::{AuthorizationServer, ServerError};
 use crate::audit::{Outcome, event_type};
