@@ -560,7 +560,7 @@ mod tests {
         use crate::seal::{Opening, seal_value};
         let signer = signer();
         let opening = Opening {
-            salt: "5a17".into(),
+            salt: "5a17".repeat(8),
             value: "alice@example.com".into(),
         };
         let sealed = seal_value(&opening.salt, &opening.value);

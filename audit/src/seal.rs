@@ -32,10 +32,20 @@ pub fn seal_value(salt: &str, value: &str) -> String {
     format!("{SEALED_PREFIX}{}", hex::encode(h.finalize()))
 }
 
+/// A salt's length in hex characters (16 bytes).
+const SALT_HEX_LEN: usize = 32;
+
 impl Opening {
-    /// Whether `sealed` (a field's text in the hashed entry) is this opening's value sealed.
+    /// Whether `sealed` (a field's text in the hashed entry) is this opening's value sealed. The
+    /// salt must be 32 lowercase hex characters: the newline between salt and value would
+    /// otherwise let another split of the same bytes (a salt ending in part of the value) open it.
     pub fn opens(&self, sealed: &str) -> bool {
-        seal_value(&self.salt, &self.value) == sealed
+        self.salt.len() == SALT_HEX_LEN
+            && self
+                .salt
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && seal_value(&self.salt, &self.value) == sealed
     }
 }
 
@@ -45,18 +55,42 @@ mod tests {
 
     #[test]
     fn a_seal_depends_on_the_salt_and_every_byte_of_the_value() {
-        let a = seal_value("00", "alice@example.com");
+        let salt = "00".repeat(16);
+        let a = seal_value(&salt, "alice@example.com");
         assert!(a.starts_with(SEALED_PREFIX));
         assert_eq!(a.len(), SEALED_PREFIX.len() + 64);
-        assert_ne!(a, seal_value("01", "alice@example.com"));
-        assert_ne!(a, seal_value("00", "alice@example.co"));
+        assert_ne!(a, seal_value(&"01".repeat(16), "alice@example.com"));
+        assert_ne!(a, seal_value(&salt, "alice@example.co"));
         // The separator keeps the salt and value apart.
         assert_ne!(seal_value("0", "0a"), seal_value("00", "a"));
         let opening = Opening {
-            salt: "00".into(),
+            salt: salt.clone(),
             value: "alice@example.com".into(),
         };
         assert!(opening.opens(&a));
-        assert!(!opening.opens(&seal_value("00", "bob@example.com")));
+        assert!(!opening.opens(&seal_value(&salt, "bob@example.com")));
+    }
+
+    /// Review finding (session 8, 7): a value with a newline, sealed under salt `S`, was opened by
+    /// `{salt: "S\n<first line>", value: "<rest>"}`: the same bytes split elsewhere.
+    #[test]
+    fn a_forged_opening_that_moves_the_split_between_salt_and_value_is_refused() {
+        let salt = "ab".repeat(16);
+        let sealed = seal_value(&salt, "x\ny");
+        let honest = Opening {
+            salt: salt.clone(),
+            value: "x\ny".into(),
+        };
+        assert!(honest.opens(&sealed));
+        let forged = Opening {
+            salt: format!("{salt}\nx"),
+            value: "y".into(),
+        };
+        assert_eq!(
+            seal_value(&forged.salt, &forged.value),
+            sealed,
+            "the same bytes"
+        );
+        assert!(!forged.opens(&sealed));
     }
 }

@@ -14,29 +14,43 @@ pub enum SealedField {
     ActorSubject,
     /// `data.reason`: the free-text reason.
     Reason,
-    /// `data.resource`: what the action was on.
+    /// `data.resource`: what the action was on, wherever the entry repeats it (the CloudEvents
+    /// `subject`, and a decision record's `data.request.resource_id`).
     Resource,
 }
+
+/// Every place a field's value is written in the envelope.
+const PLACES: [(SealedField, &str); 5] = [
+    (SealedField::ActorSubject, "data.actor.subject"),
+    (SealedField::Reason, "data.reason"),
+    (SealedField::Resource, "data.resource"),
+    (SealedField::Resource, "subject"),
+    (SealedField::Resource, "data.request.resource_id"),
+];
 
 impl SealedField {
     /// The fields a store seals unless told otherwise: the actor's subject (personal data).
     pub const DEFAULT: &'static [SealedField] = &[SealedField::ActorSubject];
 
-    /// The field's dotted path in the envelope's JSON, the key of its opening.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::ActorSubject => "data.actor.subject",
-            Self::Reason => "data.reason",
-            Self::Resource => "data.resource",
-        }
+    /// The dotted paths in the envelope's JSON where the field's value is written: the keys of
+    /// its openings.
+    pub fn paths(self) -> impl Iterator<Item = &'static str> {
+        PLACES
+            .iter()
+            .filter(move |(field, _)| *field == self)
+            .map(|(_, path)| *path)
     }
+}
 
-    fn value_mut(self, entry: &mut AuditEntry) -> Option<&mut String> {
-        match self {
-            Self::ActorSubject => entry.data.actor.as_mut().map(|a| &mut a.subject),
-            Self::Reason => entry.data.reason.as_mut(),
-            Self::Resource => entry.data.resource.as_mut(),
-        }
+/// The text at `path` of an entry, when it has one.
+fn value_mut<'e>(entry: &'e mut AuditEntry, path: &str) -> Option<&'e mut String> {
+    match path {
+        "data.actor.subject" => entry.data.actor.as_mut().map(|a| &mut a.subject),
+        "data.reason" => entry.data.reason.as_mut(),
+        "data.resource" => entry.data.resource.as_mut(),
+        "subject" => entry.subject.as_mut(),
+        "data.request.resource_id" => entry.data.request.as_mut().map(|r| &mut r.resource_id),
+        _ => None,
     }
 }
 
@@ -48,9 +62,9 @@ pub(crate) fn seal(
 ) -> Result<(String, Option<String>), AuditError> {
     let mut sealed = None::<AuditEntry>;
     let mut openings = Openings::new();
-    for &field in fields {
+    for path in fields.iter().flat_map(|f| f.paths()) {
         let target = sealed.get_or_insert_with(|| entry.clone());
-        let Some(value) = field.value_mut(target) else {
+        let Some(value) = value_mut(target, path) else {
             continue;
         };
         if value.starts_with(SEALED_PREFIX) {
@@ -65,7 +79,7 @@ pub(crate) fn seal(
             value: std::mem::replace(value, seal_value(&salt, value)),
             salt,
         };
-        openings.insert(field.path().to_owned(), opening);
+        openings.insert(path.to_owned(), opening);
     }
     if openings.is_empty() {
         return Ok((serde_json::to_string(entry)?, None));
@@ -82,14 +96,7 @@ pub(crate) fn seal(
 pub(crate) fn open(entry: &mut AuditEntry, openings: &str) -> Result<(), AuditError> {
     let openings: Openings = serde_json::from_str(openings)?;
     for (path, opening) in openings {
-        let field = [
-            SealedField::ActorSubject,
-            SealedField::Reason,
-            SealedField::Resource,
-        ]
-        .into_iter()
-        .find(|f| f.path() == path);
-        let Some(value) = field.and_then(|f| f.value_mut(entry)) else {
+        let Some(value) = value_mut(entry, &path) else {
             return Err(AuditError::Sealed(path));
         };
         if !opening.opens(value) {
@@ -161,6 +168,34 @@ mod tests {
             Err(AuditError::Sealed(path)) if path == "data.actor.subject"
         ));
         assert_eq!(check(&json, &forged), Err("data.actor.subject".into()));
+    }
+
+    /// Review finding (session 8, 1): sealing the resource left it in the CloudEvents `subject`
+    /// and in a decision record's resource id, both in the hashed JSON a redacted export holds.
+    #[test]
+    fn sealing_the_resource_seals_every_place_the_entry_repeats_it() {
+        let principal = crate::principal::Principal {
+            tenant: crate::principal::TenantId::new("acme").unwrap(),
+            subject: "alice".into(),
+            kind: PrincipalKind::User,
+            roles: vec![],
+            scopes: vec![],
+            client_id: None,
+        };
+        let resource =
+            crate::authz::Resource::new("App::Patient", "carol@example.com", &principal.tenant);
+        let original = entry()
+            .resource("patient:carol@example.com")
+            .decision_input(crate::audit::DecisionInput::new(
+                &principal,
+                &resource,
+                &serde_json::Value::Null,
+            ));
+        let (json, openings) = seal(&original, &[SealedField::Resource]).unwrap();
+        assert!(!json.contains("carol@example.com"), "{json}");
+        let mut stored: AuditEntry = serde_json::from_str(&json).unwrap();
+        open(&mut stored, &openings.unwrap()).unwrap();
+        assert_eq!(stored, original);
     }
 
     #[test]

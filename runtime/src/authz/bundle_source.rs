@@ -111,6 +111,9 @@ struct Shared {
     http: reqwest::Client,
     token: TokenCache,
     etag: Mutex<Option<String>>,
+    /// One refresh at a time: two could otherwise swap in an older bundle after a newer one, or
+    /// write the kept file together.
+    refreshing: tokio::sync::Mutex<()>,
     policies: Policies,
     /// Unix seconds when the bundle in force was last confirmed current.
     confirmed: AtomicU64,
@@ -144,25 +147,30 @@ impl BundleSource {
             POLICY_READ_SCOPE,
             POLICY_AUDIENCE,
         );
+        // The kept bundle first: its version is the floor a fetched one must reach, so a restart
+        // never goes back to an older bundle than the one last in force.
+        let kept = read_kept(&key, &config);
+        let floor = kept.as_ref().map_or(0, |(engines, _)| engines.version());
         let fetched = fetch(&http, &token, &config, None).await;
         let (engines, etag, confirmed) = match fetched {
             Ok(Some((body, signature, etag))) => {
-                match install(&key, &config, &body, &signature, 0) {
+                match install(&key, &config, &body, &signature, floor) {
                     Ok(engines) => {
                         keep(&config.cache, &body, &signature);
                         (engines, etag, now())
                     }
-                    Err(error) => from_cache(&key, &config, error.to_string())?,
+                    Err(error) => use_kept(kept, &config, error.to_string())?,
                 }
             }
-            Ok(None) => from_cache(&key, &config, "answered 304 unasked".to_owned())?,
-            Err(error) => from_cache(&key, &config, error.to_string())?,
+            Ok(None) => use_kept(kept, &config, "answered 304 unasked".to_owned())?,
+            Err(error) => use_kept(kept, &config, error.to_string())?,
         };
         let shared = std::sync::Arc::new(Shared {
             key,
             http,
             token,
             etag: Mutex::new(etag),
+            refreshing: tokio::sync::Mutex::new(()),
             policies: Policies::new(engines),
             confirmed: AtomicU64::new(confirmed),
             config,
@@ -212,6 +220,7 @@ async fn refresh_loop(shared: std::sync::Arc<Shared>) {
 }
 
 async fn refresh(shared: &Shared) -> Result<Refreshed, BundleSourceError> {
+    let _one = shared.refreshing.lock().await;
     let etag = shared.etag.lock().ok().and_then(|e| e.clone());
     let Some((body, signature, etag)) =
         fetch(&shared.http, &shared.token, &shared.config, etag.as_deref()).await?
@@ -307,36 +316,41 @@ fn install(
     Ok(Engines::from_sets(&config.namespace, bundle.sets()?)?)
 }
 
-/// The kept bundle, verified again, when nothing better is to be had at start-up.
-fn from_cache(
-    key: &[u8],
-    config: &BundleConfig,
-    fetch: String,
-) -> Result<(Engines, Option<String>, u64), BundleSourceError> {
-    let unavailable = |cache: String| BundleSourceError::Unavailable {
-        fetch: fetch.clone(),
-        cache,
-    };
-    let bytes = std::fs::read(&config.cache)
-        .map_err(|e| unavailable(format!("{}: {e}", config.cache.display())))?;
+/// The kept bundle, verified again, and when it was kept (Unix seconds); or why it cannot be used.
+fn read_kept(key: &[u8], config: &BundleConfig) -> Result<(Engines, u64), String> {
+    let bytes =
+        std::fs::read(&config.cache).map_err(|e| format!("{}: {e}", config.cache.display()))?;
     let (signature, body) = bytes
         .iter()
         .position(|b| *b == b'\n')
         .map(|i| (&bytes[..i], &bytes[i + 1..]))
-        .ok_or_else(|| unavailable("is not a kept bundle".to_owned()))?;
+        .ok_or("is not a kept bundle")?;
     let signature = String::from_utf8_lossy(signature);
-    let engines =
-        install(key, config, body, &signature, 0).map_err(|e| unavailable(e.to_string()))?;
-    tracing::warn!(
-        version = engines.version(),
-        error = %fetch,
-        "policy bundle from the kept copy: the control plane's could not be used"
-    );
+    let engines = install(key, config, body, &signature, 0).map_err(|e| e.to_string())?;
     let kept = std::fs::metadata(&config.cache)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
+    Ok((engines, kept))
+}
+
+/// The kept bundle, when nothing better is to be had at start-up.
+fn use_kept(
+    kept: Result<(Engines, u64), String>,
+    config: &BundleConfig,
+    fetch: String,
+) -> Result<(Engines, Option<String>, u64), BundleSourceError> {
+    let (engines, kept) = kept.map_err(|cache| BundleSourceError::Unavailable {
+        fetch: fetch.clone(),
+        cache,
+    })?;
+    tracing::warn!(
+        version = engines.version(),
+        error = %fetch,
+        path = %config.cache.display(),
+        "policy bundle from the kept copy: the control plane's could not be used"
+    );
     Ok((engines, None, kept))
 }
 
@@ -345,7 +359,7 @@ fn from_cache(
 fn keep(path: &std::path::Path, body: &[u8], signature: &str) {
     let write = || -> std::io::Result<()> {
         use std::io::Write as _;
-        let tmp = path.with_extension("tmp");
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(signature.trim().as_bytes())?;
         file.write_all(b"\n")?;

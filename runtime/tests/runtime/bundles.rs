@@ -384,6 +384,53 @@ async fn the_control_plane_down_keeps_the_last_good_bundle_and_a_restart_uses_th
     assert!(error.to_string().contains("signature"), "{error}");
 }
 
+/// Review finding (session 8, 3): a service starting installed whatever signed bundle it fetched,
+/// an older one included (a control plane restored from a backup), and overwrote the newer kept
+/// copy with it.
+#[tokio::test]
+async fn a_restart_never_goes_back_to_a_bundle_older_than_the_kept_one() {
+    let (server, url, _task) = start_server().await;
+    server.publish(12, READERS_WRITE, json!({}));
+    let kept = scratch("older");
+    let source = BundleSource::start(config(&server, &url, &kept))
+        .await
+        .unwrap();
+    assert_eq!(source.version(), 12);
+    source.stop();
+    server.publish(9, READERS_READ, json!({}));
+    let restarted = BundleSource::start(config(&server, &url, &kept))
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted.version(),
+        12,
+        "the kept bundle, not the older one served"
+    );
+    let again = BundleSource::start(config(&server, &url, &kept))
+        .await
+        .unwrap();
+    assert_eq!(again.version(), 12, "the kept copy was not overwritten");
+    // Concurrent refreshes end on the newest bundle, and its copy is kept whole.
+    server.publish(13, READERS_READ, json!({}));
+    let refreshes: Vec<_> = (0..8)
+        .map(|_| {
+            let source = again.clone();
+            tokio::spawn(async move { source.refresh().await })
+        })
+        .collect();
+    for refresh in refreshes {
+        refresh.await.unwrap().unwrap();
+    }
+    assert_eq!(again.version(), 13);
+    assert_eq!(
+        BundleSource::start(config(&server, &url, &kept))
+            .await
+            .unwrap()
+            .version(),
+        13
+    );
+}
+
 #[tokio::test]
 async fn a_tenants_policies_decide_only_its_own_principals_and_shadows_are_audited_not_enforced() {
     let (server, url, _task) = start_server().await;
