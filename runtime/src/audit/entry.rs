@@ -124,6 +124,9 @@ impl DecisionInput {
                 .map(|i| text(i))
                 .collect()
         };
+        // The actor's subject is in the entry already; cut there, it would not be the same
+        // principal again.
+        let _ = text(&principal.subject);
         let roles = list(&principal.roles);
         let scopes = list(&principal.scopes);
         let mut attrs = std::collections::BTreeMap::new();

@@ -11,6 +11,11 @@ use crate::principal::Principal;
 
 /// Decisions kept by default.
 pub(super) const DEFAULT_CAPACITY: usize = 65_536;
+/// Decisions kept by a tenant's own engine (or its shadow): a service may hold one per tenant.
+pub(super) const TENANT_CAPACITY: usize = 4_096;
+/// Requests with a longer key (large attributes or contexts) are decided and not kept, so the
+/// cache's memory stays bounded by its capacity times this.
+const MAX_KEY_LEN: usize = 2_048;
 
 /// A bounded map from request keys to decisions; full, it starts over (the working set of a
 /// service is its users' requests, which refill it at once).
@@ -36,6 +41,9 @@ impl DecisionCache {
     }
 
     pub(super) fn insert(&self, key: String, decision: &Decision) {
+        if key.len() > MAX_KEY_LEN {
+            return;
+        }
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.capacity {
                 map.clear();

@@ -249,28 +249,22 @@ impl PolicyEngine {
         if resources.is_empty() {
             return Ok(Vec::new());
         }
-        let (principal_uid, mut entities) = self.principal_entities(principal)?;
+        let (principal_uid, entities) = self.principal_entities(principal)?;
         let action_uid = self.uid(&self.action_type, action);
         let policies = self.slice(&action_uid, action, sorted_roles(principal))?;
         let cedar_context = self.context(context, &action_uid)?;
-        // One entity set for all: the principal, its roles and every resource. A resource id
-        // given twice could carry other attributes: those batches are decided one by one.
-        let mut uids = Vec::with_capacity(resources.len());
-        let mut seen = HashSet::with_capacity(resources.len());
-        for resource in resources {
-            let (uid, entity) = self.resource_entity(resource)?;
-            if !seen.insert(uid.clone()) {
-                return resources
-                    .iter()
-                    .map(|r| self.authorize(principal, action, r, context))
-                    .collect();
-            }
-            uids.push(uid);
-            entities.push(entity);
-        }
-        let entities = self.entities(entities)?;
-        uids.into_iter()
-            .map(|uid| {
+        // The principal, its roles (and the schema's actions) built once; each decision sees
+        // them and its own resource only, as `authorize` does: a policy naming another entity
+        // must not find it because it happens to be another candidate of the batch.
+        let shared = self.entities(entities)?;
+        resources
+            .iter()
+            .map(|resource| {
+                let (uid, entity) = self.resource_entity(resource)?;
+                let entities = shared
+                    .clone()
+                    .add_entities([entity], None)
+                    .map_err(|e| AuthzError::Entities(e.to_string()))?;
                 let request = self.request(
                     principal_uid.clone(),
                     action_uid.clone(),

@@ -30,18 +30,21 @@ impl Engines {
 
     /// The engines of a bundle's validated sets (`namespace` as in [`PolicyEngine::load`]).
     pub fn from_sets(namespace: &str, sets: BundleSets) -> Result<Self, LoadError> {
-        let engine = |set| PolicyEngine::from_loaded(namespace, set).map(Arc::new);
+        let engine = |set| PolicyEngine::from_loaded(namespace, set);
+        // A tenant's engine keeps fewer decisions: a service may hold one per tenant.
+        let tenant =
+            |set| engine(set).map(|e| Arc::new(e.decision_cache(super::cache::TENANT_CAPACITY)));
         let mut tenants = HashMap::new();
-        for (tenant, set) in sets.tenants {
-            tenants.insert(tenant, engine(set)?);
+        for (id, set) in sets.tenants {
+            tenants.insert(id, tenant(set)?);
         }
         let mut shadows = HashMap::new();
-        for (tenant, set) in sets.shadows {
-            shadows.insert(tenant, engine(set)?);
+        for (id, set) in sets.shadows {
+            shadows.insert(id, tenant(set)?);
         }
         Ok(Self {
             version: sets.version,
-            base: engine(sets.base)?,
+            base: Arc::new(engine(sets.base)?),
             tenants,
             shadows,
         })

@@ -6,6 +6,16 @@ use super::engine::{PolicyEngine, Resource};
 use crate::audit::{AuditEntry, Outcome, event_type};
 use crate::principal::{Principal, TenantId};
 
+/// How a sealed value starts (`palisade_audit::SEALED_PREFIX`, which the runtime links only with
+/// its `sql` feature).
+const SEALED_PREFIX: &str = "sealed:sha256:";
+
+#[cfg(all(test, feature = "sql"))]
+#[test]
+fn the_sealed_prefix_is_the_audit_crates() {
+    assert_eq!(SEALED_PREFIX, palisade_audit::SEALED_PREFIX);
+}
+
 /// A recorded decision that the policy set decides the other way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flip {
@@ -68,9 +78,15 @@ impl PolicyEngine {
                 Outcome::Denied => false,
                 Outcome::Failure => continue,
             };
+            // A record cut to fit, or an actor whose subject is sealed (an entry from a redacted
+            // export), would be decided on other inputs than the recorded decision was.
             let (Some(input), Some(actor), Some(tenant)) = (
                 entry.data.request.as_ref().filter(|i| i.complete),
-                entry.data.actor.as_ref(),
+                entry
+                    .data
+                    .actor
+                    .as_ref()
+                    .filter(|a| !a.subject.starts_with(SEALED_PREFIX)),
                 entry.data.tenant.as_ref(),
             ) else {
                 report.not_replayable += 1;

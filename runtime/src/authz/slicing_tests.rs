@@ -287,3 +287,45 @@ fn cached_and_batched_decisions_equal_uncached_ones() {
         }
     }
 }
+
+/// Review finding (session 8, 10): a batch put every candidate in one entity set, so a policy
+/// reading another entity (`App::Note::"shared".owner`) found it when that entity was also a
+/// candidate, and allowed what a single decision (where it errors, and denies) does not.
+#[test]
+fn a_batch_never_lets_one_candidate_decide_for_another() {
+    let engine = PolicyEngine::load(
+        "App",
+        &PolicySource::new("schema.cedarschema", SCHEMA),
+        &[PolicySource::new(
+            "shared.cedar",
+            r#"@id("owner-of-shared-reads-all")
+permit (principal, action == App::Action::"read", resource)
+when { App::Note::"shared".owner == principal.subject };"#,
+        )],
+    )
+    .unwrap()
+    .decision_cache(0);
+    let principal = Principal {
+        tenant: TenantId::new("acme").unwrap(),
+        subject: "alice".to_owned(),
+        kind: PrincipalKind::User,
+        roles: vec![],
+        scopes: vec![],
+        client_id: None,
+    };
+    let note = |id: &str| Resource::new("App::Note", id, &principal.tenant).attr("owner", "alice");
+    let candidates = [note("shared"), note("other")];
+    let batch = engine
+        .authorize_batch(&principal, "read", &candidates, &Value::Null)
+        .unwrap();
+    let single: Vec<_> = candidates
+        .iter()
+        .map(|r| {
+            engine
+                .authorize(&principal, "read", r, &Value::Null)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(batch, single);
+    assert!(!batch[1].allowed, "{batch:?}");
+}

@@ -1,6 +1,6 @@
 //! The policy service over real HTTP, on SQLite and on PostgreSQL (`PALISADE_TEST_DATABASE_URL`): schemas and sets changed only by the right admins, validated with file and line before they are accepted, `If-Match` against lost updates, history and rollback, every change audited; and a service's `BundleSource` fetching its signed bundle from it, tenant sets deciding only their own principals, shadows and rollbacks reaching it on refresh.
 
-use palisade_runtime::audit::event_type;
+use palisade_runtime::audit::{Outcome, event_type};
 use palisade_runtime::authz::{
     BundleConfig, BundleSigner, BundleSource, POLICY_AUDIENCE, POLICY_READ_SCOPE, Refreshed,
     Resource,
@@ -356,17 +356,54 @@ async fn suite(database: &str) {
     assert_eq!(versions, vec![6, 5, 4, 3]);
     assert_eq!(body["versions"][2]["mode"], "shadow");
     h.emitter.flush().await;
-    let changes = h
+    let policy_entries: Vec<_> = h
         .audit
         .entries()
         .into_iter()
         .filter(|e| {
             e.event_type == event_type::ADMIN_CHANGE && e.data.action.starts_with("policy.")
         })
-        .count();
+        .collect();
+    let done: Vec<_> = policy_entries
+        .iter()
+        .filter(|e| e.data.outcome == Outcome::Success)
+        .collect();
     assert_eq!(
-        changes, 6,
+        done.len(),
+        6,
         "schema, base, acme v3, its shadow v4, v5 and the rollback v6"
+    );
+    // Review finding (session 8, 5): a change to acme's set is in acme's chain, and refused
+    // changes are recorded too.
+    let in_acme = |e: &palisade_runtime::audit::AuditEntry| {
+        e.data.tenant.as_ref().map(|t| t.as_str()) == Some(h.tenant.as_str())
+    };
+    assert_eq!(done.iter().filter(|e| in_acme(e)).count(), 4, "{done:?}");
+    let refused: Vec<_> = policy_entries
+        .iter()
+        .filter(|e| e.data.outcome == Outcome::Denied)
+        .collect();
+    assert!(
+        refused.iter().any(|e| in_acme(e)
+            && e.data
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("412"))),
+        "the lost update, in acme's chain: {refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.data.tenant.as_ref().map(|t| t.as_str()) == Some(other.as_str())),
+        "globex's admin reaching for acme's set, in globex's chain: {refused:?}"
+    );
+    assert!(
+        refused.iter().any(|e| e
+            .data
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("422") && r.contains("base.cedar:1:"))),
+        "{refused:?}"
     );
     let _ = std::fs::remove_file(kept);
 }

@@ -155,6 +155,26 @@ when { resource.owner == principal.subject };"#,
     let mut old = stored.clone();
     old[0].data.request = None;
     assert_eq!(same.replay(&old).not_replayable, 1);
+    // Review finding (session 8, 11): entries as a redacted export holds them (the actor's
+    // subject sealed) are not replayed as if the seal were the subject.
+    let report = load(&changed).replay(&recorded_as_hashed(&store).await);
+    assert_eq!(
+        (report.replayed, report.not_replayable),
+        (0, 6),
+        "{report:?}"
+    );
+}
+
+/// The entries as the chain hashed them: the actor's subject sealed.
+async fn recorded_as_hashed(store: &SqlAuditStore) -> Vec<palisade_runtime::audit::AuditEntry> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT entry FROM palisade_audit_log WHERE chain = 'acme' ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    rows.iter()
+        .map(|(json,)| serde_json::from_str(json).unwrap())
+        .collect()
 }
 
 fn load(policies: &str) -> PolicyEngine {

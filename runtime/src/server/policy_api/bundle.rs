@@ -22,7 +22,10 @@ pub(super) async fn serve_bundle(
 ) -> Result<Response, Problem> {
     let policy_service = service(&server)?;
     let claims = scoped_token(&server, &headers, POLICY_AUDIENCE, POLICY_READ_SCOPE).await?;
-    let Some(name) = claims.get("client_id").and_then(Value::as_str) else {
+    // The service itself (a client-credentials token: subject and client the same), never a
+    // user's token issued through that client.
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let Some(name) = text("client_id").filter(|client| text("sub") == Some(*client)) else {
         return Err(Problem::forbidden().with_detail("a service token (client credentials)"));
     };
     let current = current(&server, name).await?;

@@ -143,28 +143,71 @@ async fn editor(
         // admin reads them.
         Some(Set::Base) | None => !write && claims.has(TENANT_ADMIN_ROLE),
     };
-    if !platform && !own {
-        return Err(Problem::forbidden());
-    }
-    Ok(Editor {
+    let editor = Editor {
         subject: claims.subject,
         client_id: claims.client_id,
         tenant: claims.tenant,
-    })
+    };
+    if !platform && !own {
+        if write {
+            // A refused change is recorded in the caller's own chain.
+            let what = set.map_or_else(|| "schema".to_owned(), Set::name);
+            editor
+                .record(
+                    server,
+                    "policy.change",
+                    &format!("policy {what}"),
+                    None,
+                    Outcome::Denied,
+                    Some("the caller may not change this policy set"),
+                )
+                .await;
+        }
+        return Err(Problem::forbidden());
+    }
+    Ok(editor)
 }
 
 impl Editor {
-    async fn audit(&self, server: &AuthorizationServer, action: &str, resource: &str) {
+    /// Records a change in the chain of the tenant whose set it is (the editor's own for the
+    /// base set and the schema), with the editor as actor.
+    async fn audit(
+        &self,
+        server: &AuthorizationServer,
+        action: &str,
+        resource: &str,
+        set: Option<&Set>,
+    ) {
+        self.record(server, action, resource, set, Outcome::Success, None)
+            .await;
+    }
+
+    async fn record(
+        &self,
+        server: &AuthorizationServer,
+        action: &str,
+        resource: &str,
+        set: Option<&Set>,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) {
         let kind = if self.client_id.as_deref() == Some(self.subject.as_str()) {
             PrincipalKind::Service
         } else {
             PrincipalKind::User
         };
         let mut entry = server
-            .entry(event_type::ADMIN_CHANGE, action, Outcome::Success)
+            .entry(event_type::ADMIN_CHANGE, action, outcome)
             .resource(resource)
             .actor(&self.subject, kind, self.client_id.as_deref());
-        if let Ok(tenant) = TenantId::new(self.tenant.as_str()) {
+        if let Some(reason) = reason {
+            entry = entry.reason(reason);
+        }
+        let tenant = match set {
+            Some(Set::Tenant(t)) => Some(t.clone()),
+            _ => TenantId::new(self.tenant.as_str()).ok(),
+        };
+        if let Some(tenant) = tenant {
             entry = entry.tenant(&tenant);
         }
         server.audit(entry).await;

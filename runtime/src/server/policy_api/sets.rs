@@ -84,6 +84,7 @@ pub(super) async fn put_schema(
             &server,
             "policy.schema.put",
             &format!("policy:{name} schema v{version}"),
+            None,
         )
         .await;
     Ok((StatusCode::CREATED, Json(json!({ "version": version }))).into_response())
@@ -154,6 +155,38 @@ async fn put_set(
 ) -> Result<Response, Problem> {
     service(server)?;
     let editor = editor(server, headers, Some(&set), true).await?;
+    let mode = body.mode.clone();
+    let result = change_set(server, headers, &editor, name, &set, body).await;
+    if let Err(problem) = &result {
+        // A refused change (a bad request, a lost update, policies that do not load) is
+        // recorded in the set's tenant's chain too.
+        let reason = format!(
+            "{} {}",
+            problem.status.as_u16(),
+            problem.detail.as_deref().unwrap_or(problem.title)
+        );
+        editor
+            .record(
+                server,
+                &format!("policy.{mode}.put"),
+                &format!("policy:{name} {}", set.name()),
+                Some(&set),
+                Outcome::Denied,
+                Some(&reason),
+            )
+            .await;
+    }
+    result
+}
+
+async fn change_set(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    editor: &Editor,
+    name: &str,
+    set: &Set,
+    body: SetBody,
+) -> Result<Response, Problem> {
     let expected = if_match(headers)?;
     if !matches!(body.mode.as_str(), "active" | "shadow") {
         return Err(bad(
@@ -185,10 +218,10 @@ async fn put_set(
         .first()
         .map_or(0, |r| r.version);
     if newest != expected {
-        return Err(changed(&set, expected));
+        return Err(changed(set, expected));
     }
     if body.mode == "active" {
-        validate(&current, &current.schema, Some((&set, &body.files)))?;
+        validate(&current, &current.schema, Some((set, &body.files)))?;
     } else {
         // A shadow set is checked as the set it would replace.
         let mut shadowed = ServicePolicies {
@@ -197,7 +230,7 @@ async fn put_set(
             sets: current.sets.clone(),
         };
         shadowed.sets.remove(set.key());
-        validate(&shadowed, &current.schema, Some((&set, &body.files)))?;
+        validate(&shadowed, &current.schema, Some((set, &body.files)))?;
     }
     let files = serde_json::to_string(&body.files).map_err(failed)?;
     let hash = hex::encode(Sha256::digest(files.as_bytes()));
@@ -230,6 +263,7 @@ async fn put_set(
             server,
             &format!("policy.{}.put", body.mode),
             &format!("policy:{name} {} v{version}", set.name()),
+            Some(set),
         )
         .await;
     Ok((
