@@ -75,10 +75,23 @@ pub(super) async fn put_schema(
         sets: Default::default(),
     };
     validate(existing.as_ref().unwrap_or(&empty), &body.schema, None)?;
+    let validated = existing.as_ref().map_or(0, |e| e.version);
     let version = store
-        .put_policy_schema(&name, &body.schema, &editor.subject, server.now())
+        .put_policy_schema(
+            &name,
+            &body.schema,
+            &editor.subject,
+            server.now(),
+            validated,
+        )
         .await
-        .map_err(failed)?;
+        .map_err(failed)?
+        .ok_or_else(|| {
+            bad(
+                StatusCode::PRECONDITION_FAILED,
+                "the service's policies changed while the schema was checked: send it again",
+            )
+        })?;
     editor
         .audit(
             &server,
@@ -246,6 +259,7 @@ async fn change_set(
             hash: &hash,
             author: &editor.subject,
             now: server.now(),
+            validated: current.version,
         })
         .await
         .map_err(failed)?
@@ -253,7 +267,8 @@ async fn change_set(
             bad(
                 StatusCode::PRECONDITION_FAILED,
                 format!(
-                    "the {} set changed since version {expected}: read it again",
+                    "the {} set, or another set or the schema it is combined with, changed while \
+                     it was checked (If-Match version {expected}): read it and send it again",
                     set.name()
                 ),
             )

@@ -31,6 +31,8 @@ pub(crate) struct NewPolicySet<'a> {
     pub(crate) hash: &'a str,
     pub(crate) author: &'a str,
     pub(crate) now: i64,
+    /// The service's version the change was validated against.
+    pub(crate) validated: i64,
 }
 
 /// What a service's bundle is made of: its newest schema, and per set (base and tenants) the
@@ -72,16 +74,21 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)? + 1)
     }
 
-    /// Stores a new schema version; its number.
+    /// Stores a new schema version, when the service's policies are still at `validated` (the
+    /// version the change was checked against): its number, or `None` when anything changed.
     pub(crate) async fn put_policy_schema(
         &self,
         service: &str,
         schema: &str,
         author: &str,
         now: i64,
-    ) -> Result<i64, StoreError> {
+        validated: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.policy_change().await?;
         let version = Self::next_policy_version(&mut tx, service).await?;
+        if version != validated + 1 {
+            return Ok(None);
+        }
         sqlx::query(
             "INSERT INTO palisade_policy_schemas (service, version, schema_text, author, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -94,11 +101,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(version)
+        Ok(Some(version))
     }
 
     /// Stores a new version of a set when the set's newest version is `expected` (its
-    /// `If-Match`; 0 for a set with none yet): `Ok(None)` when it is not (a concurrent change).
+    /// `If-Match`; 0 for a set with none yet) and nothing of the service changed since version
+    /// `validated` (what the change was checked against: another set or the schema changed
+    /// meanwhile could make the combination invalid): `Ok(None)` otherwise.
     pub(crate) async fn put_policy_set(
         &self,
         set: NewPolicySet<'_>,
@@ -112,6 +121,7 @@ impl Store {
             hash,
             author,
             now,
+            validated,
         } = set;
         let mut tx = self.policy_change().await?;
         let newest = sqlx::query(
@@ -126,6 +136,9 @@ impl Store {
             return Ok(None);
         }
         let version = Self::next_policy_version(&mut tx, service).await?;
+        if version != validated + 1 {
+            return Ok(None);
+        }
         sqlx::query(
             "INSERT INTO palisade_policy_sets (service, tenant_id, version, mode, files, hash, author, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -163,6 +176,35 @@ impl Store {
 
     /// What the service's bundle is made of, or `None` before its schema is registered.
     pub(crate) async fn service_policies(
+        &self,
+        service: &str,
+    ) -> Result<Option<ServicePolicies>, StoreError> {
+        // Two reads: when the service changed between them, read again, so the version always
+        // names exactly what was read (a bundle's ETag must never cover other content).
+        loop {
+            let read = self.service_policies_once(service).await?;
+            let newest = self.policy_version(service).await?;
+            match read {
+                Some(read) if read.version != newest => continue,
+                read => return Ok(read),
+            }
+        }
+    }
+
+    /// The service's newest version (0 for none).
+    async fn policy_version(&self, service: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(v), 0) FROM (\
+             SELECT MAX(version) AS v FROM palisade_policy_schemas WHERE service = $1 \
+             UNION ALL SELECT MAX(version) AS v FROM palisade_policy_sets WHERE service = $1) m",
+        )
+        .bind(service)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    async fn service_policies_once(
         &self,
         service: &str,
     ) -> Result<Option<ServicePolicies>, StoreError> {
@@ -217,4 +259,60 @@ fn set_row(row: &sqlx::any::AnyRow) -> Result<PolicySetRow, StoreError> {
         author: row.try_get(5)?,
         created_at: row.try_get(6)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set<'a>(tenant: &'a str, expected: i64, validated: i64) -> NewPolicySet<'a> {
+        NewPolicySet {
+            service: "notes",
+            tenant,
+            expected,
+            mode: "active",
+            files: "[]",
+            hash: "h",
+            author: "admin",
+            now: 0,
+            validated,
+        }
+    }
+
+    /// Review finding (session 8, 2): a change was validated against a snapshot, then stored if
+    /// its own set had not changed, though another set or the schema had: two changes each
+    /// valid alone (a base policy id and a tenant policy of the same id) made a bundle no
+    /// service could load. A change now stores only over the version it was validated against.
+    #[tokio::test]
+    async fn a_change_checked_against_an_older_state_of_the_service_is_not_stored() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(
+            store
+                .put_policy_schema("notes", "s", "admin", 0, 0)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(store.put_policy_set(set("", 0, 1)).await.unwrap(), Some(2));
+        // acme and globex both validated against version 2; globex is stored first.
+        assert_eq!(
+            store.put_policy_set(set("globex", 0, 2)).await.unwrap(),
+            Some(3)
+        );
+        assert_eq!(store.put_policy_set(set("acme", 0, 2)).await.unwrap(), None);
+        assert_eq!(
+            store.put_policy_set(set("acme", 0, 3)).await.unwrap(),
+            Some(4)
+        );
+        // A schema checked before acme's change is not stored either.
+        assert_eq!(
+            store
+                .put_policy_schema("notes", "s2", "admin", 0, 3)
+                .await
+                .unwrap(),
+            None
+        );
+        let read = store.service_policies("notes").await.unwrap().unwrap();
+        assert_eq!((read.version, read.schema.as_str()), (4, "s"));
+    }
 }
