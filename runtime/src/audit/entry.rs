@@ -108,8 +108,11 @@ impl DecisionInput {
     ) -> Self {
         // Whether anything was cut or cleaned: such a record is kept but never replayed.
         let whole = std::cell::Cell::new(true);
+        let fits = |value: &str| {
+            value.chars().count() <= MAX_FIELD_LEN && !value.chars().any(char::is_control)
+        };
         let text = |value: &str| {
-            if value.chars().count() > MAX_FIELD_LEN || value.chars().any(char::is_control) {
+            if !fits(value) {
                 whole.set(false);
             }
             clean(value)
@@ -126,7 +129,9 @@ impl DecisionInput {
         };
         // The actor's subject is in the entry already; cut there, it would not be the same
         // principal again.
-        let _ = text(&principal.subject);
+        if !fits(&principal.subject) {
+            whole.set(false);
+        }
         let roles = list(&principal.roles);
         let scopes = list(&principal.scopes);
         let mut attrs = std::collections::BTreeMap::new();

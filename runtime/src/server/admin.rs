@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::endpoints::{bearer, live_access_token};
+use super::endpoints::audience_token;
 use super::identity::{ApiTokenSpec, ClientSpec, NewUser};
 use super::{AuthorizationServer, ServerError};
 use crate::problem::Problem;
@@ -92,19 +92,7 @@ pub(super) async fn admin_claims(
     server: &AuthorizationServer,
     headers: &HeaderMap,
 ) -> Result<AdminClaims, Problem> {
-    let token = bearer(headers).ok_or_else(Problem::missing_token)?;
-    let claims = live_access_token(server, token)
-        .await
-        .map_err(|_| Problem::unavailable())?
-        .ok_or_else(Problem::invalid_token)?;
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == ADMIN_AUDIENCE,
-        Some(Value::Array(a)) => a.iter().any(|v| v == ADMIN_AUDIENCE),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(Problem::invalid_token());
-    }
+    let claims = audience_token(server, headers, ADMIN_AUDIENCE).await?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let roles = (claims.get("roles").and_then(Value::as_array))
         .map(|r| {

@@ -190,13 +190,12 @@ pub(crate) async fn live_access_token(
     Ok(client_live.then_some(claims))
 }
 
-/// The claims of the bearer's live access token of this server for `audience` with `scope`:
-/// 401 without one (or for another audience), 403 without the scope.
-pub(crate) async fn scoped_token(
+/// The claims of the bearer's live access token of this server for `audience`: 401 without one
+/// (or for another audience).
+pub(crate) async fn audience_token(
     server: &AuthorizationServer,
     headers: &HeaderMap,
     audience: &str,
-    scope: &str,
 ) -> Result<Map<String, Value>, crate::problem::Problem> {
     use crate::problem::Problem;
     let token = bearer(headers).ok_or_else(Problem::missing_token)?;
@@ -212,12 +211,24 @@ pub(crate) async fn scoped_token(
     if !audience_ok {
         return Err(Problem::invalid_token());
     }
+    Ok(claims)
+}
+
+/// [`audience_token`] with `scope`: 403 without it.
+pub(crate) async fn scoped_token(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    audience: &str,
+    scope: &str,
+) -> Result<Map<String, Value>, crate::problem::Problem> {
+    let claims = audience_token(server, headers, audience).await?;
     let scoped = claims
         .get("scope")
         .and_then(Value::as_str)
         .is_some_and(|s| s.split(' ').any(|s| s == scope));
     if !scoped {
-        return Err(Problem::forbidden().with_detail(format!("the token lacks the {scope} scope")));
+        return Err(crate::problem::Problem::forbidden()
+            .with_detail(format!("the token lacks the {scope} scope")));
     }
     Ok(claims)
 }

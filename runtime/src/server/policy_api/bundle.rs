@@ -28,33 +28,21 @@ pub(super) async fn serve_bundle(
     let Some(name) = text("client_id").filter(|client| text("sub") == Some(*client)) else {
         return Err(Problem::forbidden().with_detail("a service token (client credentials)"));
     };
-    let current = current(&server, name).await?;
-    let tag = etag(current.version);
-    if headers.get(header::IF_NONE_MATCH) == Some(&tag) {
+    // Services poll: an unchanged bundle is answered from its version alone, without reading
+    // its policies.
+    let newest = server
+        .inner
+        .store
+        .policy_version(name)
+        .await
+        .map_err(failed)?;
+    let tag = etag(newest);
+    if newest > 0 && headers.get(header::IF_NONE_MATCH) == Some(&tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
-    let mut tenants = std::collections::BTreeMap::new();
-    for (tenant, (active, shadow)) in current.sets.iter().filter(|(t, _)| !t.is_empty()) {
-        tenants.insert(
-            tenant.clone(),
-            TenantPolicies {
-                version: u64::try_from(active.as_ref().map_or(0, |r| r.version)).unwrap_or(0),
-                active: files_of(active.as_ref())?,
-                shadow: shadow.as_ref().map(|s| files_of(Some(s))).transpose()?,
-            },
-        );
-    }
-    let bundle = Bundle {
-        format: BUNDLE_FORMAT,
-        service: name.to_owned(),
-        version: u64::try_from(current.version).unwrap_or(0),
-        schema: BundleFile {
-            name: "schema.cedarschema".to_owned(),
-            text: current.schema.clone(),
-        },
-        base: files_of(current.sets.get("").and_then(|(a, _)| a.as_ref()))?,
-        tenants,
-    };
+    let current = current(&server, name).await?;
+    let tag = etag(current.version);
+    let bundle = bundle_of(name, &current)?;
     let body = serde_json::to_vec(&bundle).map_err(failed)?;
     let signature = policy_service.signer.sign(&body);
     Ok((

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use palisade_policy::{BUNDLE_FORMAT, Bundle, BundleFile, PolicySource, TenantPolicies, load};
+use palisade_policy::{BUNDLE_FORMAT, Bundle, BundleError, BundleFile, TenantPolicies};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -227,6 +227,33 @@ fn tenant_set(tenant: &str) -> Result<Set, Problem> {
     TenantId::new(tenant)
         .map(Set::Tenant)
         .map_err(|e| bad(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// The bundle of a service's policies as stored: what `GET /policies/bundle` signs, and what a
+/// change is validated as (with the change applied).
+fn bundle_of(name: &str, current: &ServicePolicies) -> Result<Bundle, Problem> {
+    let mut tenants = std::collections::BTreeMap::new();
+    for (tenant, (active, shadow)) in current.sets.iter().filter(|(t, _)| !t.is_empty()) {
+        tenants.insert(
+            tenant.clone(),
+            TenantPolicies {
+                version: u64::try_from(active.as_ref().map_or(0, |r| r.version)).unwrap_or(0),
+                active: files_of(active.as_ref())?,
+                shadow: shadow.as_ref().map(|s| files_of(Some(s))).transpose()?,
+            },
+        );
+    }
+    Ok(Bundle {
+        format: BUNDLE_FORMAT,
+        service: name.to_owned(),
+        version: u64::try_from(current.version).unwrap_or(0),
+        schema: BundleFile {
+            name: "schema.cedarschema".to_owned(),
+            text: current.schema.clone(),
+        },
+        base: files_of(current.sets.get("").and_then(|(a, _)| a.as_ref()))?,
+        tenants,
+    })
 }
 
 /// The `ETag` of a version.

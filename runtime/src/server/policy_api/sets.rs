@@ -2,54 +2,18 @@
 
 use super::*;
 
-/// Checks the service's policies as they would be with `schema` and the set `changed` replaced
-/// by `files`: the base set and every tenant's (active and shadow) must load. 422 names the set,
-/// the file, line and column.
-fn validate(
-    current: &ServicePolicies,
-    schema: &str,
-    changed: Option<(&Set, &[BundleFile])>,
-) -> Result<(), Problem> {
-    let sources = |files: &[BundleFile]| -> Vec<PolicySource> {
-        files
-            .iter()
-            .map(|f| PolicySource::new(&f.name, &f.text))
-            .collect()
-    };
-    let replaced = |set: &str| changed.filter(|(s, _)| s.key() == set).map(|(_, f)| f);
-    let base = match replaced("") {
-        Some(files) => files.to_vec(),
-        None => files_of(current.sets.get("").and_then(|(a, _)| a.as_ref()))?,
-    };
-    let schema = PolicySource::new("schema.cedarschema", schema);
-    let check = |name: &str, extra: &[BundleFile]| {
-        let mut all = sources(&base);
-        all.extend(sources(extra));
-        load(&schema, &all)
-            .map(|_| ())
-            .map_err(|e| bad(StatusCode::UNPROCESSABLE_ENTITY, format!("{name}: {e}")))
-    };
-    check("base", &[])?;
-    let mut tenants: Vec<&str> = current.sets.keys().map(String::as_str).collect();
-    if let Some((Set::Tenant(t), _)) = changed {
-        tenants.push(t.as_str());
+/// Checks a service's policies as they would be after a change (`bundle`, the current bundle
+/// with the change applied), exactly as a service loads them (`Bundle::sets`): the base set and
+/// every tenant's, active and shadow. 422 names the set, the file, line and column.
+fn validate(bundle: &Bundle) -> Result<(), Problem> {
+    match bundle.sets() {
+        Ok(_) => Ok(()),
+        Err(BundleError::Invalid { set, source }) => Err(bad(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{set}: {source}"),
+        )),
+        Err(error) => Err(failed(error)),
     }
-    for tenant in tenants.into_iter().filter(|t| !t.is_empty()) {
-        match replaced(tenant) {
-            Some(files) => check(&format!("tenant {tenant}"), files)?,
-            None => {
-                let (active, shadow) = current.sets.get(tenant).cloned().unwrap_or_default();
-                check(&format!("tenant {tenant}"), &files_of(active.as_ref())?)?;
-                if shadow.is_some() {
-                    check(
-                        &format!("shadow of tenant {tenant}"),
-                        &files_of(shadow.as_ref())?,
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -68,14 +32,19 @@ pub(super) async fn put_schema(
     let editor = editor(&server, &headers, None, true).await?;
     known(&server, &name).await?;
     let store = &server.inner.store;
-    let existing = store.service_policies(&name).await.map_err(failed)?;
-    let empty = ServicePolicies {
-        version: 0,
-        schema: String::new(),
-        sets: Default::default(),
-    };
-    validate(existing.as_ref().unwrap_or(&empty), &body.schema, None)?;
-    let validated = existing.as_ref().map_or(0, |e| e.version);
+    let existing = store
+        .service_policies(&name)
+        .await
+        .map_err(failed)?
+        .unwrap_or_else(|| ServicePolicies {
+            version: 0,
+            schema: String::new(),
+            sets: Default::default(),
+        });
+    let mut changed = bundle_of(&name, &existing)?;
+    changed.schema.text.clone_from(&body.schema);
+    validate(&changed)?;
+    let validated = existing.version;
     let version = store
         .put_policy_schema(
             &name,
@@ -222,29 +191,25 @@ async fn change_set(
     let current = current(server, name).await?;
     // The precondition before the work: a set changed meanwhile is 412 whatever the body says
     // (the store checks it again, atomically, when it writes).
-    let newest = server
-        .inner
-        .store
-        .policy_history(name, set.key())
-        .await
-        .map_err(failed)?
-        .first()
-        .map_or(0, |r| r.version);
-    if newest != expected {
+    if newest_version(&current, set) != expected {
         return Err(changed(set, expected));
     }
-    if body.mode == "active" {
-        validate(&current, &current.schema, Some((set, &body.files)))?;
-    } else {
-        // A shadow set is checked as the set it would replace.
-        let mut shadowed = ServicePolicies {
-            version: current.version,
-            schema: current.schema.clone(),
-            sets: current.sets.clone(),
-        };
-        shadowed.sets.remove(set.key());
-        validate(&shadowed, &current.schema, Some((set, &body.files)))?;
+    let mut changed_bundle = bundle_of(name, &current)?;
+    match set {
+        Set::Base => changed_bundle.base.clone_from(&body.files),
+        Set::Tenant(tenant) => {
+            let policies = changed_bundle
+                .tenants
+                .entry(tenant.as_str().to_owned())
+                .or_default();
+            if body.mode == "active" {
+                policies.active.clone_from(&body.files);
+            } else {
+                policies.shadow = Some(body.files.clone());
+            }
+        }
     }
+    validate(&changed_bundle)?;
     let files = serde_json::to_string(&body.files).map_err(failed)?;
     let hash = hex::encode(Sha256::digest(files.as_bytes()));
     let version = server
@@ -287,6 +252,14 @@ async fn change_set(
         Json(json!({ "version": version, "mode": body.mode, "hash": hash })),
     )
         .into_response())
+}
+
+/// A set's newest version, active or shadow (0 for none): what its `ETag` and `If-Match` name.
+fn newest_version(current: &ServicePolicies, set: &Set) -> i64 {
+    current.sets.get(set.key()).map_or(0, |(active, shadow)| {
+        let version = |row: &Option<PolicySetRow>| row.as_ref().map_or(0, |r| r.version);
+        version(active).max(version(shadow))
+    })
 }
 
 fn changed(set: &Set, expected: i64) -> Problem {
@@ -336,15 +309,9 @@ async fn get_set(
 ) -> Result<Response, Problem> {
     service(server)?;
     editor(server, headers, Some(&set), false).await?;
-    let history = server
-        .inner
-        .store
-        .policy_history(name, set.key())
-        .await
-        .map_err(failed)?;
     let current = current(server, name).await?;
+    let newest = newest_version(&current, &set);
     let (active, shadow) = current.sets.get(set.key()).cloned().unwrap_or_default();
-    let newest = history.first().map_or(0, |r| r.version);
     Ok((
         [(header::ETAG, etag(newest))],
         Json(json!({

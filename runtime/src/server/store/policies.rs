@@ -4,6 +4,11 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
+/// A service's newest version across its schema and sets (0 for none).
+const NEWEST_VERSION: &str = "SELECT COALESCE(MAX(v), 0) FROM (\
+             SELECT MAX(version) AS v FROM palisade_policy_schemas WHERE service = $1 \
+             UNION ALL SELECT MAX(version) AS v FROM palisade_policy_sets WHERE service = $1) m";
+
 /// The advisory lock every policy change takes on PostgreSQL.
 const POLICY_LOCK: i64 = 727_276;
 
@@ -63,14 +68,10 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         service: &str,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(v), 0) FROM (\
-             SELECT MAX(version) AS v FROM palisade_policy_schemas WHERE service = $1 \
-             UNION ALL SELECT MAX(version) AS v FROM palisade_policy_sets WHERE service = $1) m",
-        )
-        .bind(service)
-        .fetch_one(&mut **tx)
-        .await?;
+        let row = sqlx::query(NEWEST_VERSION)
+            .bind(service)
+            .fetch_one(&mut **tx)
+            .await?;
         Ok(row.try_get::<i64, _>(0)? + 1)
     }
 
@@ -192,15 +193,11 @@ impl Store {
     }
 
     /// The service's newest version (0 for none).
-    async fn policy_version(&self, service: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(v), 0) FROM (\
-             SELECT MAX(version) AS v FROM palisade_policy_schemas WHERE service = $1 \
-             UNION ALL SELECT MAX(version) AS v FROM palisade_policy_sets WHERE service = $1) m",
-        )
-        .bind(service)
-        .fetch_one(&self.pool)
-        .await?;
+    pub(crate) async fn policy_version(&self, service: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(NEWEST_VERSION)
+            .bind(service)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>(0)?)
     }
 
