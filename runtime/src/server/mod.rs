@@ -41,7 +41,9 @@ pub use identity::{
     DevelopmentToken, Identities, NewUser,
 };
 pub use keys::{KeyAlgorithm, KeyEncryptionKey, KeyRing, KeyState};
-pub use policy_api::{POLICY_KEY_PATH, PolicyService};
+pub use policy_api::{
+    BundleFile, POLICY_KEY_PATH, PolicyAdmin, PolicyError, PolicyMode, PolicyService, PolicySet,
+};
 pub use store::{GrantType, Store, StoreError};
 
 /// Prefix of client secrets (so secret scanners recognise them).

@@ -11,6 +11,7 @@ mod keyvault;
 mod migrations;
 mod oidc;
 mod openidconnect;
+mod policy_diff;
 mod policy_service;
 mod postgres;
 mod remote_keys;

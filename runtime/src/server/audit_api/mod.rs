@@ -116,6 +116,11 @@ impl AuditLog {
         })
     }
 
+    /// The store the log reads and writes.
+    pub(crate) fn store(&self) -> &SqlAuditStore {
+        &self.store
+    }
+
     /// The platform's retention rules (default: [`RetentionPolicy::default`]).
     pub fn retention_policy(mut self, policy: RetentionPolicy) -> Self {
         self.retention = Arc::new(policy);

@@ -40,7 +40,9 @@ pub(super) async fn serve_bundle(
     if newest > 0 && headers.get(header::IF_NONE_MATCH) == Some(&tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
-    let current = current(&server, name).await?;
+    let current = (server.inner.store.service_policies(name).await)
+        .map_err(failed)?
+        .ok_or_else(|| PolicyError::NotFound(format!("service {name} has no policies")))?;
     let tag = etag(current.version);
     let bundle = bundle_of(name, &current)?;
     let body = serde_json::to_vec(&bundle).map_err(failed)?;

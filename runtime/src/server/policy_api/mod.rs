@@ -5,7 +5,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use palisade_policy::{BUNDLE_FORMAT, Bundle, BundleError, BundleFile, TenantPolicies};
+/// A policy file: its name and text.
+pub use palisade_policy::BundleFile;
+use palisade_policy::{BUNDLE_FORMAT, Bundle, BundleError, TenantPolicies};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -20,12 +22,24 @@ use crate::principal::{PrincipalKind, TenantId};
 use crate::problem::Problem;
 use crate::secrets::Secret;
 
+mod admin;
 mod bundle;
+mod diff;
 mod sets;
 
+pub use admin::{
+    PolicyAdmin, PolicyError, PolicyMode, PolicySet, PolicyVersion, PutOutcome, ServiceSummary,
+    SetState,
+};
+pub use diff::{
+    PolicyDiff, Proposal, ReplayFlip, ReplayGroup, ReplaySummary, Symbolic, SymbolicFinding,
+};
+
+use admin::{Editor, store_failed};
 use bundle::{key, serve_bundle};
 use sets::{
-    base_history, get_base, get_tenant, put_base, put_schema, put_tenant, rollback, tenant_history,
+    base_history, diff_tenant, get_base, get_tenant, list, put_base, put_schema, put_tenant,
+    rollback, tenant_history,
 };
 
 /// Where the policy verifying key is published.
@@ -37,6 +51,7 @@ const MAX_FILES: usize = 64;
 /// [`AuthorizationServer::serve_policies`].
 pub struct PolicyService {
     signer: BundleSigner,
+    solver: std::path::PathBuf,
 }
 
 impl PolicyService {
@@ -45,7 +60,16 @@ impl PolicyService {
     pub fn new(key: &Secret) -> Result<Self, ServerError> {
         let signer = BundleSigner::from_pkcs8(key)
             .map_err(|e| ServerError::Invalid(format!("policy signing key: {e}")))?;
-        Ok(Self { signer })
+        Ok(Self {
+            signer,
+            solver: "cvc5".into(),
+        })
+    }
+
+    /// The cvc5 executable the symbolic diff runs (default `cvc5` on `PATH`).
+    pub fn with_solver(mut self, solver: impl Into<std::path::PathBuf>) -> Self {
+        self.solver = solver.into();
+        self
     }
 
     /// The key services verify bundles with (base64 Ed25519), also served at
@@ -57,6 +81,7 @@ impl PolicyService {
 
 pub(crate) fn routes() -> Router<AuthorizationServer> {
     Router::new()
+        .route("/policies", get(list))
         .route("/policies/bundle", get(serve_bundle))
         .route(POLICY_KEY_PATH, get(key))
         .route("/policies/{service}/schema", put(put_schema))
@@ -73,6 +98,10 @@ pub(crate) fn routes() -> Router<AuthorizationServer> {
         .route(
             "/policies/{service}/tenants/{tenant}/rollback",
             post(rollback),
+        )
+        .route(
+            "/policies/{service}/tenants/{tenant}/diff",
+            post(diff_tenant),
         )
 }
 
@@ -98,50 +127,20 @@ fn bad(status: StatusCode, detail: impl Into<String>) -> Problem {
     Problem::new(status, title).with_detail(detail)
 }
 
-/// Which set a request is about: the base set (`''` in the store) or a tenant's.
-#[derive(Clone)]
-enum Set {
-    Base,
-    Tenant(TenantId),
-}
-
-impl Set {
-    fn key(&self) -> &str {
-        match self {
-            Self::Base => "",
-            Self::Tenant(t) => t.as_str(),
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Self::Base => "base".to_owned(),
-            Self::Tenant(t) => format!("tenant {}", t.as_str()),
-        }
-    }
-}
-
-/// Who is asking: a platform admin may change anything; a tenant admin only its own tenant's
-/// set; any admin reads.
-struct Editor {
-    subject: String,
-    client_id: Option<String>,
-    tenant: String,
-}
-
+/// Checks the admin token: a platform admin may change anything; a tenant admin only its own
+/// tenant's set; any admin reads the base set and the schema. `set` is `None` for the schema
+/// and for the list. A refused change is audited in the caller's own chain.
 async fn editor(
     server: &AuthorizationServer,
     headers: &HeaderMap,
-    set: Option<&Set>,
+    set: Option<&PolicySet>,
     write: bool,
-) -> Result<Editor, Problem> {
+) -> Result<(PolicyAdmin, bool), Problem> {
     let claims = admin_claims(server, headers).await?;
     let platform = claims.has(PLATFORM_ADMIN_ROLE) && claims.in_platform(server);
     let own = match set {
-        Some(Set::Tenant(t)) => claims.has(TENANT_ADMIN_ROLE) && claims.tenant == t.as_str(),
-        // The base set and the schema are the service's: platform admins change them, any
-        // admin reads them.
-        Some(Set::Base) | None => !write && claims.has(TENANT_ADMIN_ROLE),
+        Some(PolicySet::Tenant(t)) => claims.has(TENANT_ADMIN_ROLE) && claims.tenant == t.as_str(),
+        Some(PolicySet::Base) | None => !write && claims.has(TENANT_ADMIN_ROLE),
     };
     let editor = Editor {
         subject: claims.subject,
@@ -150,8 +149,7 @@ async fn editor(
     };
     if !platform && !own {
         if write {
-            // A refused change is recorded in the caller's own chain.
-            let what = set.map_or_else(|| "schema".to_owned(), Set::name);
+            let what = set.map_or_else(|| "schema".to_owned(), PolicySet::name);
             editor
                 .record(
                     server,
@@ -165,73 +163,18 @@ async fn editor(
         }
         return Err(Problem::forbidden());
     }
-    Ok(editor)
+    Ok((PolicyAdmin::new(server.clone(), editor), platform))
 }
 
-impl Editor {
-    /// Records a change in the chain of the tenant whose set it is (the editor's own for the
-    /// base set and the schema), with the editor as actor.
-    async fn audit(
-        &self,
-        server: &AuthorizationServer,
-        action: &str,
-        resource: &str,
-        set: Option<&Set>,
-    ) {
-        self.record(server, action, resource, set, Outcome::Success, None)
-            .await;
-    }
-
-    async fn record(
-        &self,
-        server: &AuthorizationServer,
-        action: &str,
-        resource: &str,
-        set: Option<&Set>,
-        outcome: Outcome,
-        reason: Option<&str>,
-    ) {
-        let kind = if self.client_id.as_deref() == Some(self.subject.as_str()) {
-            PrincipalKind::Service
-        } else {
-            PrincipalKind::User
-        };
-        let mut entry = server
-            .entry(event_type::ADMIN_CHANGE, action, outcome)
-            .resource(resource)
-            .actor(&self.subject, kind, self.client_id.as_deref());
-        if let Some(reason) = reason {
-            entry = entry.reason(reason);
-        }
-        let tenant = match set {
-            Some(Set::Tenant(t)) => Some(t.clone()),
-            _ => TenantId::new(self.tenant.as_str()).ok(),
-        };
-        if let Some(tenant) = tenant {
-            entry = entry.tenant(&tenant);
-        }
-        server.audit(entry).await;
-    }
-}
-
-/// A known service (a client of this server).
-async fn known(server: &AuthorizationServer, service: &str) -> Result<(), Problem> {
-    match server.inner.store.client(service).await.map_err(failed)? {
-        Some(_) => Ok(()),
-        None => Err(Problem::new(StatusCode::NOT_FOUND, "not found")
-            .with_detail(format!("service {service} is not a client of this server"))),
-    }
-}
-
-fn tenant_set(tenant: &str) -> Result<Set, Problem> {
+fn tenant_set(tenant: &str) -> Result<PolicySet, Problem> {
     TenantId::new(tenant)
-        .map(Set::Tenant)
+        .map(PolicySet::Tenant)
         .map_err(|e| bad(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// The bundle of a service's policies as stored: what `GET /policies/bundle` signs, and what a
 /// change is validated as (with the change applied).
-fn bundle_of(name: &str, current: &ServicePolicies) -> Result<Bundle, Problem> {
+fn bundle_of(name: &str, current: &ServicePolicies) -> Result<Bundle, PolicyError> {
     let mut tenants = std::collections::BTreeMap::new();
     for (tenant, (active, shadow)) in current.sets.iter().filter(|(t, _)| !t.is_empty()) {
         tenants.insert(
@@ -261,22 +204,8 @@ fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
 }
 
-fn files_of(row: Option<&PolicySetRow>) -> Result<Vec<BundleFile>, Problem> {
+fn files_of(row: Option<&PolicySetRow>) -> Result<Vec<BundleFile>, PolicyError> {
     row.map_or(Ok(Vec::new()), |row| {
-        serde_json::from_str(&row.files).map_err(failed)
+        serde_json::from_str(&row.files).map_err(store_failed)
     })
-}
-
-async fn current(server: &AuthorizationServer, service: &str) -> Result<ServicePolicies, Problem> {
-    server
-        .inner
-        .store
-        .service_policies(service)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| {
-            Problem::new(StatusCode::NOT_FOUND, "not found").with_detail(format!(
-                "service {service} has no schema: PUT /policies/{service}/schema first"
-            ))
-        })
 }

@@ -192,6 +192,17 @@ impl Store {
         }
     }
 
+    /// The services with a schema, by name.
+    pub(crate) async fn policy_services(&self) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT DISTINCT service FROM palisade_policy_schemas ORDER BY service")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
     /// The service's newest version (0 for none).
     pub(crate) async fn policy_version(&self, service: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(NEWEST_VERSION)
