@@ -429,6 +429,7 @@ impl SqlAuditStore {
     }
 
     /// Whether the store is PostgreSQL (SQLite otherwise).
+    #[cfg(feature = "audit-log")]
     pub(crate) fn is_postgres(&self) -> bool {
         self.postgres
     }

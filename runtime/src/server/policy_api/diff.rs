@@ -136,7 +136,8 @@ pub struct PolicyDiff {
     /// The replay.
     pub replay: ReplaySummary,
     /// A widening found by either: a symbolic widening or cross-tenant finding, or a recorded
-    /// denial the proposal would allow. `None` when neither could say (no solver and no log).
+    /// denial the proposal would allow. `None` when the symbolic check could not run and the
+    /// replay showed no widening (a replay cannot show there is none).
     pub widens: Option<bool>,
 }
 
@@ -189,11 +190,12 @@ impl PolicyAdmin {
             }
             Symbolic::Unavailable { .. } => None,
         };
-        let replay_widens =
-            (replay.status == "replayed").then(|| replay.groups.iter().any(|g| g.now_allowed));
-        let widens = match (symbolic_widens, replay_widens) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+        // A replay can show a widening, never its absence (the requests not made are not in
+        // it): without the symbolic answer, no widening replayed is "unknown".
+        let replay_widens = replay.groups.iter().any(|g| g.now_allowed);
+        let widens = match symbolic_widens {
+            Some(widens) => Some(widens || replay_widens),
+            None => replay_widens.then_some(true),
         };
         Ok(PolicyDiff {
             tenant: tenant.as_str().to_owned(),

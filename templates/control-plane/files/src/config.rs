@@ -24,6 +24,8 @@ pub struct Config {
     pub secrets: Secrets,
     /// Where audit entries go.
     pub audit: Audit,
+    /// The policy service.
+    pub policies: Policies,
     /// First-start set-up.
     pub bootstrap: Bootstrap,
 }
@@ -105,6 +107,17 @@ pub struct Audit {
 }
 
 /// `[bootstrap]`.
+/// `[policies]`: the policy service (services' Cedar schemas and sets, their signed bundles).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Policies {
+    /// A reference to the Ed25519 key (PKCS#8, base64) that signs bundles.
+    pub signing_key: String,
+    /// Development only, when `signing_key` is empty: a key file created on first start.
+    pub development_signing_key_file: PathBuf,
+    /// The cvc5 executable of the symbolic diff.
+    pub solver: PathBuf,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Bootstrap {
     /// Create the development tenant and client on first start.

@@ -3,4 +3,5 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod policy;
 pub mod telemetry;
