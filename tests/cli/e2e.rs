@@ -263,6 +263,30 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
         "--role",
         "auditor",
     ]);
+    // The service's policies in the control plane's policy service, under a client of its own:
+    // its repository's schema and policies, uploaded as its CI would.
+    let policy_client = admin(&[
+        "client",
+        "create",
+        "acme",
+        "svc-sqlite policies",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        "palisade-policy",
+        "--scope",
+        "policy:read",
+    ]);
+    let policy_service = policy_client["client_id"].as_str().unwrap().to_owned();
+    let policies = service.join("policies");
+    let schema = policies.join("schema.cedarschema");
+    admin(&[
+        "policy",
+        "schema",
+        &policy_service,
+        schema.to_str().unwrap(),
+    ]);
+    admin(&["policy", "put", &policy_service, policies.to_str().unwrap()]);
     let serving = Running(
         cp(&["serve"])
             .stdout(Stdio::null())
@@ -294,9 +318,19 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .expect("a token from the control plane")
             .to_owned();
 
+        let verifying_key = http
+            .get(format!("{issuer}/.well-known/palisade-policy-key"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let service_port = free_port();
-        // The service ships its audit entries to the control plane (audit sink control_plane).
+        // The service ships its audit entries to the control plane (audit sink control_plane),
+        // and takes its policies from the control plane's signed bundle.
         let shipping = service.join("data").join("audit-spool");
+        let kept_bundle = service.join("data").join("policy-bundle");
         let issuer_env = [
             ("APP__AUTH__ISSUER", issuer.clone()),
             ("APP__AUDIT__SINK", "control_plane".to_owned()),
@@ -317,6 +351,25 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
                 "APP__AUDIT__CONTROL_PLANE__SPOOL",
                 shipping.display().to_string(),
             ),
+            ("APP__AUTHZ__CONTROL_PLANE__URL", issuer.clone()),
+            ("APP__AUTHZ__CONTROL_PLANE__CLIENT_ID", policy_service.clone()),
+            (
+                "APP__AUTHZ__CONTROL_PLANE__CLIENT_SECRET",
+                "env://E2E_POLICY_CLIENT_SECRET".to_owned(),
+            ),
+            (
+                "E2E_POLICY_CLIENT_SECRET",
+                policy_client["client_secret"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "APP__AUTHZ__CONTROL_PLANE__VERIFYING_KEY",
+                verifying_key.trim().to_owned(),
+            ),
+            (
+                "APP__AUTHZ__CONTROL_PLANE__KEPT_BUNDLE",
+                kept_bundle.display().to_string(),
+            ),
+            ("APP__AUTHZ__CONTROL_PLANE__REFRESH_SECS", "1".to_owned()),
         ];
         let _service = run_service(service, "cp-e2e.db", service_port, &issuer_env);
         let base = format!("http://127.0.0.1:{service_port}");
@@ -341,6 +394,64 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
             .await
             .unwrap();
         assert_eq!(other.status(), 403);
+
+        // The policies in force are the control plane's bundle (schema v1, base set v2), and
+        // /readyz says so.
+        let ready: serde_json::Value = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["policy_bundle"]["version"], 2, "{ready}");
+        assert!(
+            kept_bundle.is_file(),
+            "the bundle in force is kept for a restart while the control plane is down"
+        );
+        // acme's admin forbids creating notes in acme (a set of acme's own, put while both
+        // run): within a refresh the service denies the create, without a restart.
+        let acme_set = service.join("data").join("acme-policies");
+        std::fs::create_dir_all(&acme_set).unwrap();
+        std::fs::write(
+            acme_set.join("freeze.cedar"),
+            "@id(\"acme-freeze\")\nforbid (principal, action == App::Action::\"create\", resource);\n",
+        )
+        .unwrap();
+        admin(&[
+            "policy",
+            "put",
+            &policy_service,
+            acme_set.to_str().unwrap(),
+            "--tenant",
+            "acme",
+        ]);
+        let mut status = reqwest::StatusCode::CREATED;
+        for _ in 0..100 {
+            status = http
+                .post(&notes)
+                .bearer_auth(&token)
+                .json(&json!({ "title": "after the freeze", "body": "x" }))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if status == reqwest::StatusCode::FORBIDDEN {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 403, "acme's new set is in force without a restart");
+        let ready: serde_json::Value = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["policy_bundle"]["version"], 3, "{ready}");
 
         // The service's entries (the create, and the refusal of another tenant) reach the control plane's audit log, where acme's auditor reads
         // them with GET /audit.
@@ -399,7 +510,7 @@ fn service_accepts_control_plane_tokens(control_plane: &Path, service: &Path) {
     });
     drop(serving);
     report(
-        "cp-sqlite: the generated service accepted the generated control plane's token over HTTP (201), refused another tenant (403), and shipped its audit entries to the control plane, where GET /audit returns them",
+        "cp-sqlite: the generated service accepted the generated control plane's token over HTTP (201), refused another tenant (403), took its policies from the control plane's signed bundle and swapped in a tenant's new set without a restart (403 within a refresh), and shipped its audit entries to the control plane, where GET /audit returns them",
     );
 }
 

@@ -359,13 +359,19 @@ fn use_kept(
 fn keep(path: &std::path::Path, body: &[u8], signature: &str) {
     let write = || -> std::io::Result<()> {
         use std::io::Write as _;
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder {
+            std::fs::create_dir_all(folder)?;
+        }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(signature.trim().as_bytes())?;
         file.write_all(b"\n")?;
         file.write_all(body)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename survives a crash once the folder's entry is on disk too.
+        std::fs::File::open(folder.unwrap_or(std::path::Path::new(".")))?.sync_all()
     };
     if let Err(error) = write() {
         tracing::error!(%error, path = %path.display(), "the policy bundle in force could not be kept");
