@@ -26,21 +26,23 @@ mod admin;
 mod bundle;
 mod diff;
 mod sets;
+mod types;
 
-pub use admin::{
-    PolicyAdmin, PolicyError, PolicyMode, PolicySet, PolicyVersion, PutOutcome, ServiceSummary,
-    SetState,
-};
+pub use admin::PolicyAdmin;
 pub use diff::{
     PolicyDiff, Proposal, ReplayFlip, ReplayGroup, ReplaySummary, Symbolic, SymbolicFinding,
 };
+pub use types::{
+    PolicyError, PolicyMode, PolicySet, PolicyVersion, PutOutcome, ServiceSummary, SetState,
+};
 
-use admin::{Editor, store_failed};
+use admin::Editor;
 use bundle::{key, serve_bundle};
 use sets::{
     base_history, diff_tenant, get_base, get_tenant, list, put_base, put_schema, put_tenant,
     rollback, tenant_history,
 };
+use types::store_failed;
 
 /// Where the policy verifying key is published.
 pub const POLICY_KEY_PATH: &str = "/.well-known/palisade-policy-key";
